@@ -1,0 +1,1 @@
+"""Flax linen modules of the model (filled in by the model port)."""
