@@ -1,0 +1,26 @@
+"""A 64x64 configuration for CPU tests and demos: the paper's model, shrunk.
+
+Same architecture and code paths as ``vox256`` (four scales, both codebooks, every
+loss), with narrow layers, small codebooks and one transformer layer per codebook.
+"""
+
+import ml_collections
+
+from configs import vox256
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = vox256.get_config()
+  config.image_size = 64
+  model = config.model
+  model.num_keypoints = 10
+  model.keypoint_detector.update(block_expansion=8, max_features=64, num_blocks=3)
+  model.dense_motion.update(block_expansion=8, max_features=64, num_blocks=3)
+  model.generator.update(
+      nf=32, ch_mult=(1, 1, 2, 2), num_res_blocks=1, latent_channels=64,
+      motion_codebook_size=64, motion_code_dim=32, motion_layers=1,
+      appearance_codebook_size=64, appearance_code_dim=64, appearance_layers=1, num_heads=4)
+  model.discriminator.update(ndf=16, num_layers=3)
+  config.batch_size = 4
+  config.total_steps = 20
+  return config
