@@ -1,17 +1,16 @@
 """Official ``Motion_Estimator_keypoint_aware`` state dicts -> :class:`MotionEstimator` variables.
 
-Names on the PyTorch side (``kp_detector.`` and ``dense_motion_network.`` prefixes):
+How the official names (prefixes ``kp_detector.`` -> ``keypoint_detector`` and
+``dense_motion_network.`` -> ``dense_motion``) map onto the Flax tree:
 
-========================================  ===============================================
-PyTorch                                   Flax (under ``keypoint_detector`` / ``dense_motion``)
-========================================  ===============================================
-``predictor.`` / ``hourglass.``           ``hourglass``
-``...encoder.down_blocks.{i}.conv|norm``  ``hourglass/down_{i}/conv|norm``
-``...decoder.up_blocks.{i}.conv|norm``    ``hourglass/up_{i}/conv|norm``
-``kp``, ``jacobian``                      ``keypoint_head``, ``jacobian_head``
-``mask``, ``occlusion``                   ``mask_head``, ``occlusion_head``
-``down.weight``                           none: the fixed anti-aliasing kernel, checked
-========================================  ===============================================
+* ``predictor.`` (detector) and ``hourglass.`` (dense motion) -> ``hourglass``;
+  inside it ``encoder.down_blocks.{i}`` -> ``down_{i}`` and ``decoder.up_blocks.{i}``
+  -> ``up_{i}``, each with ``conv`` and ``norm``;
+* heads: ``kp`` -> ``keypoint_head``, ``jacobian`` -> ``jacobian_head``, ``mask`` ->
+  ``mask_head``, ``occlusion`` -> ``occlusion_head``;
+* ``down.weight``, the fixed anti-aliasing kernel, has no Flax counterpart: it is
+  checked (against the kernel the model computes, when the model is given) and
+  counted as mapped.
 
 BatchNorm running statistics go to the ``batch_stats`` collection. Keys saved from a
 ``DataParallel`` / ``DistributedDataParallel`` wrapper carry a ``module.`` prefix,

@@ -6,10 +6,11 @@ many up blocks doubles it back. After every up block the decoder concatenates th
 encoder activation of the same resolution, its own output first, so the final map
 carries ``block_expansion + in_channels`` channels (the last skip is the input itself).
 
-BatchNorm follows PyTorch's ``BatchNorm2d`` in evaluation. In training, Flax stores
-the biased batch variance in its running average where PyTorch stores the unbiased one;
-the running variances of the two differ by a factor n / (n - 1) (n = pixels x batch),
-which matters only for statistics accumulated during training.
+BatchNorm follows PyTorch's ``BatchNorm2d`` (momentum 0.1, eps 1e-5). One difference
+remains in training: PyTorch folds the unbiased batch variance into its running
+variance, Flax the biased one, so the variance each update folds in is n / (n - 1)
+times larger in PyTorch (n = batch x height x width). Normalisation itself, in training and evaluation, is the
+same; only running statistics accumulated by training differ, slightly.
 """
 
 from __future__ import annotations
