@@ -11,6 +11,7 @@
 * :mod:`~mcc_jax.ops.windows`: window partition and reverse.
 """
 
+from mcc_jax.ops.antialias import antialias_downsample
 from mcc_jax.ops.keypoints import Keypoints
 from mcc_jax.ops.keypoints import convex_hull_area
 from mcc_jax.ops.keypoints import heatmap_difference
@@ -43,6 +44,7 @@ __all__ = [
     "RandomTPS",
     "VectorQuantizer",
     "allocated_codes",
+    "antialias_downsample",
     "code_range",
     "convex_hull_area",
     "coordinate_grid",

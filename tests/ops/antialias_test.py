@@ -1,0 +1,72 @@
+"""Anti-aliased downsampling against a full-resolution blur-then-subsample in PyTorch."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mcc_jax import ops
+from mcc_jax.ops.antialias import antialias_kernel
+
+
+def _torch_blur_then_subsample(x, scale):
+  """Blurs every pixel at full resolution, then keeps every s-th one (NHWC numpy in/out)."""
+  sigma = (1 / scale - 1) / 2
+  size = 2 * round(4 * sigma) + 1
+  axis = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+  yy, xx = torch.meshgrid(axis, axis, indexing="ij")
+  kernel = torch.exp(-(xx**2 + yy**2) / (2 * sigma**2))
+  kernel = (kernel / kernel.sum()).float()
+  channels = x.shape[-1]
+  weight = kernel[None, None].repeat(channels, 1, 1, 1)
+  image = torch.from_numpy(x).permute(0, 3, 1, 2)
+  blurred = F.conv2d(F.pad(image, (size // 2,) * 4), weight, groups=channels)
+  stride = int(1 / scale)
+  return blurred[:, :, ::stride, ::stride].permute(0, 2, 3, 1).numpy()
+
+
+@pytest.mark.parametrize("scale,size", [(0.25, 32), (0.25, 30), (0.5, 17), (1 / 3, 24)])
+def test_matches_blur_then_subsample(scale, size):
+  rng = np.random.default_rng(0)
+  x = rng.uniform(-1, 1, (2, size, size + 4, 3)).astype(np.float32)
+  got = np.asarray(ops.antialias_downsample(jnp.asarray(x), scale))
+  expected = _torch_blur_then_subsample(x, scale)
+  assert got.shape == expected.shape
+  np.testing.assert_allclose(got, expected, atol=2e-6, rtol=0)
+
+
+def test_output_size_rounds_up_like_slicing():
+  x = jnp.zeros((1, 10, 13, 2))
+  assert ops.antialias_downsample(x, 0.25).shape == (1, 3, 4, 2)
+  assert ops.antialias_downsample(jnp.zeros((3, 256, 256, 3)), 0.25).shape == (3, 64, 64, 3)
+
+
+def test_kernel_is_a_normalised_gaussian_of_the_documented_width():
+  kernel = antialias_kernel(0.25)
+  assert kernel.shape == (13, 13)  # sigma 1.5 -> 2 * round(6) + 1.
+  np.testing.assert_allclose(kernel.sum(), 1.0, atol=1e-6)
+  np.testing.assert_allclose(kernel, kernel.T, atol=0)
+  # exp(-d^2 / (2 sigma^2)) between neighbours of the centre row.
+  np.testing.assert_allclose(kernel[6, 7] / kernel[6, 6], np.exp(-1 / (2 * 1.5**2)), rtol=1e-6)
+  assert antialias_kernel(0.5).shape == (5, 5)
+
+
+def test_scale_one_is_the_identity_and_constants_survive_inside():
+  x = jnp.asarray(np.random.default_rng(1).normal(size=(1, 8, 8, 3)), jnp.float32)
+  assert ops.antialias_downsample(x, 1.0) is x
+  flat = ops.antialias_downsample(jnp.full((1, 64, 64, 1), 0.7), 0.25)
+  # Away from the zero-padded border the blur preserves a constant.
+  np.testing.assert_allclose(np.asarray(flat)[0, 2:-2, 2:-2, 0], 0.7, atol=1e-6)
+  assert float(flat[0, 0, 0, 0]) < 0.7
+
+
+def test_keeps_the_input_dtype():
+  x = jnp.ones((1, 16, 16, 3), jnp.bfloat16)
+  assert ops.antialias_downsample(x, 0.25).dtype == jnp.bfloat16
+
+
+@pytest.mark.parametrize("scale", [0.0, -0.5, 1.5])
+def test_rejects_scales_outside_the_unit_interval(scale):
+  with pytest.raises(ValueError, match="scale"):
+    ops.antialias_downsample(jnp.ones((1, 8, 8, 1)), scale)
