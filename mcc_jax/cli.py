@@ -16,11 +16,13 @@ from typing import Sequence
 # Subcommand name -> module implementing it.
 _COMMANDS = {
     "demo": "mcc_jax.commands.demo",
+    "convert-official": "mcc_jax.commands.convert_official",
 }
 
 # One-line descriptions, kept here so that --help needs no imports.
 _HELP = {
     "demo": "Run a short demonstration of the warping and quantisation ops.",
+    "convert-official": "Import the official PyTorch checkpoints into an orbax checkpoint.",
 }
 
 
@@ -50,7 +52,15 @@ def main(argv: Sequence[str] | None = None) -> int:
   module = importlib.import_module(_COMMANDS[name])
   sub = argparse.ArgumentParser(prog=f"mcc-jax {name}", description=_HELP[name])
   module.add_arguments(sub)
-  args = sub.parse_args(argv[1:])
+  # --config.<field>=<value> overrides are collected for commands that read a config.
+  from mcc_jax import config_loading  # pylint: disable=import-outside-toplevel
+
+  try:
+    rest, overrides = config_loading.split_overrides(argv[1:])
+  except config_loading.ConfigOverrideError as error:
+    sub.error(str(error))
+  args = sub.parse_args(rest)
+  args.config_overrides = overrides
   return int(module.run(args) or 0)
 
 

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 
 from mcc_jax.models.discriminator import PatchDiscriminator
 from mcc_jax.models.generator import Generator
+from mcc_jax.models.motion_estimator import MotionEstimator
 from mcc_jax.ops.quantize import ALLOCATIONS
 
 # variant -> (scales with motion compensation, scales with appearance compensation);
@@ -201,3 +202,18 @@ def build_discriminator(model: Mapping[str, Any]) -> PatchDiscriminator:
   validate_discriminator_config(model)
   disc = model["discriminator"]
   return PatchDiscriminator(ndf=disc["ndf"], num_layers=disc["num_layers"], dtype=dtype_of(model))
+
+
+def build_motion_estimator(model: Mapping[str, Any]) -> MotionEstimator:
+  """The :class:`~mcc_jax.models.motion_estimator.MotionEstimator` of ``config.model``."""
+  validate_motion_estimator_config(model)
+  kp, motion = model["keypoint_detector"], model["dense_motion"]
+  return MotionEstimator(
+      num_keypoints=model["num_keypoints"], num_channels=model["num_channels"],
+      kp_block_expansion=kp["block_expansion"], kp_max_features=kp["max_features"],
+      kp_num_blocks=kp["num_blocks"], kp_scale_factor=kp["scale_factor"],
+      temperature=kp["temperature"], estimate_jacobian=kp["estimate_jacobian"],
+      kp_padding=kp["padding"], motion_block_expansion=motion["block_expansion"],
+      motion_max_features=motion["max_features"], motion_num_blocks=motion["num_blocks"],
+      motion_scale_factor=motion["scale_factor"], kp_variance=motion["kp_variance"],
+      estimate_occlusion=motion["estimate_occlusion"], dtype=dtype_of(model))

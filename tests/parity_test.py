@@ -1,0 +1,32 @@
+"""Whole-model parity with the official PyTorch code (needs a checkout of it).
+
+Set MCC_OFFICIAL_REPO to a checkout of ShaelynZ/synergize-motion-appearance to run it;
+it is skipped otherwise. See docs/parity.md.
+"""
+
+import io
+import os
+import pathlib
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+OFFICIAL = os.environ.get("MCC_OFFICIAL_REPO")
+
+pytestmark = [
+    pytest.mark.parity,
+    pytest.mark.skipif(not OFFICIAL, reason="set MCC_OFFICIAL_REPO to the official checkout"),
+]
+
+
+def test_converted_official_networks_compute_the_same_outputs():
+  sys.path.insert(0, str(ROOT / "tools"))
+  import check_official_parity  # pylint: disable=import-outside-toplevel
+
+  report = io.StringIO()
+  passed = check_official_parity.run(pathlib.Path(OFFICIAL), rtol=1e-4, batch=2, seed=0,
+                                     out=report)
+  print(report.getvalue())
+  assert passed, report.getvalue()
+  assert "DIFFERENT" not in report.getvalue()
