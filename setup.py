@@ -23,6 +23,8 @@ _RUNTIME = [
     "av>=12.0",
     "imageio>=2.34",
     "scikit-video>=1.1.11",
+    # tensorflow-datasets needs it for builders defined outside its own package.
+    "importlib_resources>=6.0",
 ]
 
 _TEST = [

@@ -10,7 +10,7 @@ shape only.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -24,22 +24,22 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 
 class VideoReader:
-  """Reads whole videos by index from a list of `VideoSource`s (numpy side)."""
+  """Reads whole videos by index from `VideoSource`s (numpy side)."""
 
-  def __init__(self, videos: Sequence[VideoSource], *, skip_bad_files: bool,
-               bad_file_log: BadFileLog):
+  def __init__(self, videos: Mapping[int, VideoSource], *, image_size: int,
+               skip_bad_files: bool, bad_file_log: BadFileLog):
     """Stores what the reader needs.
 
     Args:
-      videos: every video of the split, in `video_index` order.
+      videos: the videos this reader may be asked for, by video index.
+      image_size: side of the frames.
       skip_bad_files: drop unreadable videos instead of raising.
       bad_file_log: where dropped videos are recorded.
     """
-    self._videos = list(videos)
+    self._videos = dict(videos)
     self._skip_bad_files = skip_bad_files
     self._log = bad_file_log
-    size = videos[0].image_size
-    self._empty = np.zeros((0, size, size, 3), np.uint8)
+    self._empty = np.zeros((0, image_size, image_size, 3), np.uint8)
 
   def __call__(self, index: np.int64) -> tuple[np.bool_, np.ndarray]:
     """Reads one video.

@@ -1,13 +1,15 @@
 """The on-disk layout of the video-preprocessing tool: ``root/<split>/<video>``.
 
 ``root/train`` and ``root/test`` each hold one entry per video (see `video_files`).
-Entries that are not videos (``.DS_Store``, text files) are ignored. Listing is cheap:
-frame folders are listed, video files are not opened until read.
+Entries that are not videos (``.DS_Store``, text files) are ignored. Listing a split
+reads only its top folder; a video's own folder or file is opened only by the host
+that reads it, and its frames only when they are read.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Sequence
 
 from data_pipelines.bad_files import BadFileLog, BadVideoError, EmptyDatasetError
 from data_pipelines.video_files import (GIF_EXTENSION, VIDEO_EXTENSIONS, is_video_path,
@@ -64,19 +66,44 @@ def list_video_paths(root: str, split: str) -> list[str]:
   return paths
 
 
+def open_videos(paths: Sequence[str], image_size: int, *, skip_bad_files: bool,
+                bad_file_log: BadFileLog) -> dict[int, VideoSource]:
+  """Opens the readers of some videos, keyed by their position in `paths`.
+
+  Args:
+    paths: video entries (from `list_video_paths`).
+    image_size: side of the frames the readers return.
+    skip_bad_files: record videos that fail already here (unlistable frame folders,
+      folders with fewer than two frames) in `bad_file_log` instead of raising.
+    bad_file_log: where skipped videos are recorded.
+
+  Returns:
+    ``{position in paths: reader}`` for the videos that could be opened.
+
+  Raises:
+    BadVideoError: for a bad video when `skip_bad_files` is False.
+  """
+  videos = {}
+  for position, path in enumerate(paths):
+    try:
+      videos[position] = open_video(path, image_size)
+    except BadVideoError as error:
+      if not skip_bad_files:
+        raise
+      bad_file_log.record(error)
+  return videos
+
+
 def open_split(root: str, split: str, image_size: int, *, skip_bad_files: bool,
-               bad_file_log: BadFileLog | None = None,
-               max_videos: int | None = None) -> list[VideoSource]:
+               bad_file_log: BadFileLog | None = None) -> list[VideoSource]:
   """Opens the readers of every video of a split.
 
   Args:
     root: dataset root.
     split: split name.
     image_size: side of the frames the readers return.
-    skip_bad_files: record videos that fail already here (unlistable frame folders,
-      folders with fewer than two frames) in `bad_file_log` instead of raising.
+    skip_bad_files: skip videos that fail already here instead of raising.
     bad_file_log: where skipped videos are recorded; a fresh one if None.
-    max_videos: keep only the first `max_videos` videos (by name).
 
   Returns:
     The readers, sorted by video name.
@@ -88,16 +115,9 @@ def open_split(root: str, split: str, image_size: int, *, skip_bad_files: bool,
   """
   if bad_file_log is None:
     bad_file_log = BadFileLog(f"{split} split of {root}")
-  paths = list_video_paths(root, split)[:max_videos]
-  videos = []
-  for path in paths:
-    try:
-      videos.append(open_video(path, image_size))
-    except BadVideoError as error:
-      if not skip_bad_files:
-        raise
-      bad_file_log.record(error)
+  videos = open_videos(list_video_paths(root, split), image_size,
+                       skip_bad_files=skip_bad_files, bad_file_log=bad_file_log)
   if not videos:
     raise EmptyDatasetError(f"every video of {os.path.join(root, split)!r} is unusable "
                             f"({bad_file_log.count} skipped)")
-  return videos
+  return list(videos.values())

@@ -2,20 +2,23 @@
 
 `build_train_pipeline` and `build_eval_pipeline` dispatch on ``config.name``
 (``'folder'``, ``'tfds'``, ``'sample'``, ``'synthetic'``), give each host its share of
-the videos and return a ``tf.data.Dataset`` of host-local batches; see
+the videos (decided from the video names alone, so a host never opens another host's
+videos) and return a ``tf.data.Dataset`` of host-local batches; see
 `global_arrays.to_global_batch` for turning them into global ``jax.Array``s.
 """
 
 from __future__ import annotations
 
+import os
+
 import ml_collections
 import tensorflow as tf
 
-from data_pipelines.bad_files import BadFileLog
+from data_pipelines.bad_files import BadFileLog, EmptyDatasetError
 from data_pipelines.config import validate_datasets_config
 from data_pipelines.eval_pipeline import VideoReader, frames_to_batches, read_videos
-from data_pipelines.folder_layout import open_split
-from data_pipelines.pair_sampling import PairSampler, host_share, host_seed
+from data_pipelines.folder_layout import list_video_paths, open_videos
+from data_pipelines.pair_sampling import PairSampler, host_seed, host_share, person_id
 from data_pipelines.sample_clip import sample_videos
 from data_pipelines.synthetic_dataset import synthetic_videos
 from data_pipelines.train_pipeline import (VideoPairReader, finish_pairs, item_stream,
@@ -31,42 +34,63 @@ def _host(process_index: int | None, process_count: int | None) -> tuple[int, in
   return int(process_index), int(process_count)
 
 
-def _split_name(config: ml_collections.ConfigDict, training: bool) -> str:
-  return config.train_split if training else config.eval_split
+def _check_batch_size(batch_size: int) -> None:
+  if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
+    raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
 
 
-def open_videos(config: ml_collections.ConfigDict, split: str,
-                bad_file_log: BadFileLog | None = None) -> list[VideoSource]:
-  """Opens the readers of a split of a ``'folder'``, ``'sample'`` or ``'synthetic'`` set.
+def _generated_videos(config: ml_collections.ConfigDict, split: str) -> list[VideoSource]:
+  """The videos of the datasets that live in memory or are rendered."""
+  if config.name == "sample":
+    videos = sample_videos(split, config.image_size)
+  else:
+    synthetic = config.synthetic
+    num_identities = (synthetic.num_train_identities if split == config.train_split
+                      else synthetic.num_test_identities)
+    videos = synthetic_videos(split, config.image_size, seed=synthetic.seed,
+                              num_identities=num_identities,
+                              videos_per_identity=synthetic.videos_per_identity,
+                              num_frames=synthetic.num_frames)
+  return videos[:config.max_videos]
+
+
+def list_videos(config: ml_collections.ConfigDict, split: str) -> list[str]:
+  """Names of the videos of a split, sorted; at most ``config.max_videos``.
+
+  For ``'folder'`` only the split folder is listed; no video is opened.
 
   Args:
     config: a valid ``datasets`` block.
     split: split name.
-    bad_file_log: where videos skipped while listing are recorded.
 
   Returns:
-    The split's videos, sorted by name; at most ``config.max_videos``.
+    The video names.
 
   Raises:
-    ValueError: for ``name == 'tfds'``, which has no `VideoSource`s.
+    FileNotFoundError: for a missing root, split folder or TFDS build.
+    EmptyDatasetError: for a split without videos.
   """
-  size = config.image_size
   if config.name == "folder":
-    return open_split(config.root, split, size, skip_bad_files=config.skip_bad_files,
-                      bad_file_log=bad_file_log, max_videos=config.max_videos)
-  if config.name == "sample":
-    videos = sample_videos(split, size)
-  elif config.name == "synthetic":
-    synthetic = config.synthetic
-    num_identities = (synthetic.num_train_identities if split == config.train_split
-                      else synthetic.num_test_identities)
-    videos = synthetic_videos(split, size, seed=synthetic.seed,
-                              num_identities=num_identities,
-                              videos_per_identity=synthetic.videos_per_identity,
-                              num_frames=synthetic.num_frames)
-  else:
-    raise ValueError(f"datasets.name {config.name!r} has no video readers")
-  return videos[:config.max_videos]
+    paths = list_video_paths(config.root, split)[:config.max_videos]
+    return [os.path.basename(p) for p in paths]
+  if config.name == "tfds":
+    from data_pipelines.tfds_reader import TfdsSplit
+    return list(TfdsSplit(config.root, split, config.image_size,
+                          config.max_videos).video_names)
+  return [v.name for v in _generated_videos(config, split)]
+
+
+def _open_host_videos(config: ml_collections.ConfigDict, split: str,
+                      positions: list[int], bad_file_log: BadFileLog
+                      ) -> dict[int, VideoSource]:
+  """Opens the videos at `positions` of `list_videos`; bad ones are skipped or raise."""
+  if config.name == "folder":
+    paths = list_video_paths(config.root, split)[:config.max_videos]
+    opened = open_videos([paths[p] for p in positions], config.image_size,
+                         skip_bad_files=config.skip_bad_files, bad_file_log=bad_file_log)
+    return {positions[i]: video for i, video in opened.items()}
+  videos = _generated_videos(config, split)
+  return {p: videos[p] for p in positions}
 
 
 def eval_video_names(config: ml_collections.ConfigDict) -> list[str]:
@@ -79,11 +103,7 @@ def eval_video_names(config: ml_collections.ConfigDict) -> list[str]:
     Video names of ``config.eval_split``, sorted.
   """
   validate_datasets_config(config)
-  if config.name == "tfds":
-    from data_pipelines.tfds_reader import TfdsSplit
-    return list(TfdsSplit(config.root, config.eval_split, config.image_size,
-                          config.max_videos).video_names)
-  return [v.name for v in open_videos(config, config.eval_split, BadFileLog())]
+  return list_videos(config, config.eval_split)
 
 
 def build_train_pipeline(config: ml_collections.ConfigDict, batch_size: int, *,
@@ -109,13 +129,12 @@ def build_train_pipeline(config: ml_collections.ConfigDict, batch_size: int, *,
     ValueError: for an invalid config or batch size.
     FileNotFoundError: for a missing root or split.
     EmptyDatasetError: for a split (or host share) without usable videos.
-    BadVideoError: for a bad video found while listing, unless skipping.
+    BadVideoError: for a bad video found while opening, unless skipping.
   """
   validate_datasets_config(config)
-  if not isinstance(batch_size, int) or batch_size <= 0:
-    raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+  _check_batch_size(batch_size)
   process_index, process_count = _host(process_index, process_count)
-  split = _split_name(config, training=True)
+  split = config.train_split
   stream_seed = host_seed(seed, process_index)
   if bad_file_log is None:
     bad_file_log = BadFileLog(f"{split} split of the {config.name!r} dataset")
@@ -129,12 +148,15 @@ def build_train_pipeline(config: ml_collections.ConfigDict, batch_size: int, *,
     pairs = read_record_pairs(
         items, RecordPairReader(records, share, sampler, stream_seed), records)
   else:
-    videos = open_videos(config, split, bad_file_log)
-    share = host_share([v.person for v in videos], config.id_sampling, process_index,
+    names = list_videos(config, split)
+    share = host_share([person_id(n) for n in names], config.id_sampling, process_index,
                        process_count)
-    mine = [videos[i] for i in share]
-    sampler = PairSampler([v.person for v in mine], config.id_sampling)
-    reader = VideoPairReader(mine, sampler, stream_seed,
+    videos = list(_open_host_videos(config, split, share, bad_file_log).values())
+    if not videos:
+      raise EmptyDatasetError(f"every video of host {process_index}'s share of the {split} "
+                              f"split is unusable ({bad_file_log.count} skipped)")
+    sampler = PairSampler([v.person for v in videos], config.id_sampling)
+    reader = VideoPairReader(videos, sampler, stream_seed,
                              skip_bad_files=config.skip_bad_files,
                              bad_file_log=bad_file_log)
     items = item_stream(sampler.num_items, stream_seed, config.shuffle_videos)
@@ -149,6 +171,8 @@ def build_eval_pipeline(config: ml_collections.ConfigDict, batch_size: int, *,
                         process_count: int | None = None,
                         bad_file_log: BadFileLog | None = None) -> tf.data.Dataset:
   """Builds one pass over this host's evaluation videos, frame by frame.
+
+  Hosts take every ``process_count``-th video; a host may get none (an empty pass).
 
   Args:
     config: a ``datasets`` block.
@@ -166,13 +190,13 @@ def build_eval_pipeline(config: ml_collections.ConfigDict, batch_size: int, *,
   Raises:
     ValueError: for an invalid config or batch size.
     FileNotFoundError: for a missing root or split.
-    EmptyDatasetError: for a split without usable videos.
+    EmptyDatasetError: for a split without videos.
+    BadVideoError: for a bad video found while opening, unless skipping.
   """
   validate_datasets_config(config)
-  if not isinstance(batch_size, int) or batch_size <= 0:
-    raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+  _check_batch_size(batch_size)
   process_index, process_count = _host(process_index, process_count)
-  split = _split_name(config, training=False)
+  split = config.eval_split
   if bad_file_log is None:
     bad_file_log = BadFileLog(f"{split} split of the {config.name!r} dataset")
   if config.name == "tfds":
@@ -182,10 +206,10 @@ def build_eval_pipeline(config: ml_collections.ConfigDict, batch_size: int, *,
                        allow_empty=True)
     videos = read_record_videos(share, RecordVideoReader(records), records)
   else:
-    sources = open_videos(config, split, bad_file_log)
-    share = host_share([v.name for v in sources], False, process_index, process_count,
-                       allow_empty=True)
-    reader = VideoReader(sources, skip_bad_files=config.skip_bad_files,
-                         bad_file_log=bad_file_log)
-    videos = read_videos(share, reader, config.image_size)
+    names = list_videos(config, split)
+    share = host_share(names, False, process_index, process_count, allow_empty=True)
+    sources = _open_host_videos(config, split, share, bad_file_log)
+    reader = VideoReader(sources, image_size=config.image_size,
+                         skip_bad_files=config.skip_bad_files, bad_file_log=bad_file_log)
+    videos = read_videos(sorted(sources), reader, config.image_size)
   return frames_to_batches(videos, batch_size, config.value_range)

@@ -14,6 +14,7 @@ build without it (e.g. copied without the file) is scanned when loaded.
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import os
 import struct
@@ -147,13 +148,16 @@ class RecordIndex:
 
   def save(self, path: str) -> None:
     """Writes the index as an ``.npz`` file (shard paths stored by base name)."""
-    with tf.io.gfile.GFile(path, "wb") as stream:
-      np.savez(stream, shard_names=np.asarray([os.path.basename(p) for p in
+    # zipfile needs a seekable, readable stream, which GFile is not in write mode.
+    buffer = io.BytesIO()
+    np.savez(buffer, shard_names=np.asarray([os.path.basename(p) for p in
                                                self.shard_paths]),
                shard_sizes=self.shard_sizes, shard=self.shard, offset=self.offset,
                length=self.length, video=self.video, frame_index=self.frame_index,
                video_names=np.asarray(self.video_names, dtype=str),
                persons=np.asarray(self.persons, dtype=str))
+    with tf.io.gfile.GFile(path, "wb") as stream:
+      stream.write(buffer.getvalue())
 
   @classmethod
   def load(cls, builder: tfds.core.DatasetBuilder, split: str) -> "RecordIndex":
@@ -170,7 +174,7 @@ class RecordIndex:
     paths = [os.fspath(p) for p in builder.info.splits[split].filepaths]
     if tf.io.gfile.exists(path):
       with tf.io.gfile.GFile(path, "rb") as stream:
-        saved = dict(np.load(stream, allow_pickle=False))
+        saved = dict(np.load(io.BytesIO(stream.read()), allow_pickle=False))
       sizes = np.asarray([tf.io.gfile.stat(p).length for p in paths], np.int64)
       if ([os.path.basename(p) for p in paths] == saved["shard_names"].tolist()
           and np.array_equal(sizes, saved["shard_sizes"])):

@@ -148,7 +148,7 @@ def sample_motion(rng: np.random.Generator, num_frames: int) -> HeadMotion:
   waves[..., 1] = rng.uniform(slowest[:, None], fastest[:, None], (6, 2))
   waves[..., 2] = rng.uniform(0, 2 * np.pi, (6, 2))
   num_blinks = rng.poisson(max(num_frames, 1) / 40.0)
-  blink_frames = np.sort(rng.uniform(0, num_frames, num_blinks)).astype(np.float32)
+  blink_frames = np.sort(rng.integers(0, max(num_frames, 1), num_blinks)).astype(np.float32)
   offset = (float(rng.uniform(-0.05, 0.05)), float(rng.uniform(0.0, 0.08)))
   return HeadMotion(offset=offset, waves=waves.astype(np.float32),
                     blink_frames=blink_frames)

@@ -31,8 +31,6 @@ _LOGGER = logging.getLogger(__name__)
 BUILDER_NAME = "talking_head_videos"
 FRAME_FORMATS = ("png", "jpeg")
 SPLITS = ("train", "test")
-# Sizes with a predefined configuration; any other size works through `builder_config`.
-STANDARD_SIZES = (64, 128, 256, 512)
 
 
 @dataclasses.dataclass(eq=False)
@@ -78,7 +76,9 @@ class TalkingHeadVideos(tfds.core.GeneratorBasedBuilder):
 
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "One record per frame; frames of a video are consecutive."}
-  BUILDER_CONFIGS = [builder_config(size) for size in STANDARD_SIZES]
+  # Every build passes its own `builder_config(...)`: size, format and skipping are
+  # free choices, so there are no predefined configurations to clash with.
+  BUILDER_CONFIGS = []
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   Prepare the videos with AliaksandrSiarohin/video-preprocessing (for VoxCeleb:
   `python load_videos.py --metadata vox-metadata.csv --format .mp4 --out_folder

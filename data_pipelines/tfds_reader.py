@@ -16,9 +16,9 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from data_pipelines.bad_files import EmptyDatasetError
-from data_pipelines.shutdown_guard import GuardedReader
 from data_pipelines.pair_sampling import PairSampler, element_rng, sample_frame_pair
 from data_pipelines.record_index import RecordFiles, RecordIndex
+from data_pipelines.shutdown_guard import GuardedReader
 from data_pipelines.tfds_builder import BUILDER_NAME
 
 

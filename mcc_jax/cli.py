@@ -16,11 +16,15 @@ from typing import Sequence
 # Subcommand name -> module implementing it.
 _COMMANDS = {
     "demo": "mcc_jax.commands.demo",
+    "check-data": "mcc_jax.commands.check_data",
+    "build-tfds": "mcc_jax.commands.build_tfds",
 }
 
 # One-line descriptions, kept here so that --help needs no imports.
 _HELP = {
     "demo": "Run a short demonstration of the warping and quantisation ops.",
+    "check-data": "Check that every video of a dataset folder tree can be read.",
+    "build-tfds": "Convert a dataset folder tree into TFDS TFRecords (one record per frame).",
 }
 
 

@@ -85,7 +85,7 @@ def write_strip(path, frames):
   return str(path)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def media():
   """The writers and coders above, for use inside tests."""
   return types.SimpleNamespace(

@@ -108,6 +108,19 @@ def test_two_hosts_read_disjoint_videos_that_cover_the_split(root, media, id_sam
     assert not persons[0] & persons[1]
 
 
+def test_a_host_opens_only_its_own_videos(tmp_path, media):
+  root = tmp_path / "root"
+  for number, name in enumerate(["a", "b", "c"]):
+    media.write_frame_folder(root / "train" / name, media.coded_video(number, 4, SIZE))
+  # Sorted last, so dealt to host 1 of 2; a single frame makes opening it fail.
+  media.write_frame_folder(root / "train" / "d", media.coded_video(3, 1, SIZE))
+  config = _config(str(root), id_sampling=False)
+  pairs = _pairs(config, 2, process_index=0, process_count=2)
+  assert set(media.decode_codes(pairs["source"])[:, 0].tolist()) == {0, 2}
+  with pytest.raises(data_pipelines.BadVideoError, match="has 1 frame"):
+    _pairs(config, 2, process_index=1, process_count=2)
+
+
 def _asymmetric_pair():
   ramp = np.tile(np.arange(SIZE, dtype=np.uint8)[None, :, None] * 30, (SIZE, 1, 3))
   return tf.constant(np.stack([ramp, ramp // 2]))
