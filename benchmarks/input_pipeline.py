@@ -35,7 +35,14 @@ FORMATS = ("png", "mp4", "tfds")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-  """Parses the command line."""
+  """Parses the command line.
+
+  Args:
+    argv: arguments without the program name; ``sys.argv[1:]`` if None.
+
+  Returns:
+    The settings.
+  """
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--image-size", type=int, default=256)
   parser.add_argument("--identities", type=int, default=8,
@@ -121,7 +128,14 @@ def measure(name: str, root: str, args: argparse.Namespace) -> dict[str, float]:
 
 
 def main(argv=None) -> int:
-  """Runs the benchmark and prints the table."""
+  """Runs the benchmark and prints the table.
+
+  Args:
+    argv: arguments without the program name; ``sys.argv[1:]`` if None.
+
+  Returns:
+    The exit status.
+  """
   args = parse_args(argv)
   formats = [f for f in args.formats.split(",") if f]
   unknown = sorted(set(formats) - set(FORMATS))

@@ -24,6 +24,12 @@ class BadVideoError(ValueError):
   """
 
   def __init__(self, path: str, reason: str):
+    """Builds the error; its message is ``'<path>: <reason>'``.
+
+    Args:
+      path: the offending file or folder.
+      reason: what was wrong, in words.
+    """
     super().__init__(f"{path}: {reason}")
     self.path = str(path)
     self.reason = reason
@@ -73,7 +79,14 @@ class BadFileLog:
     return True
 
   def is_bad(self, path: str) -> bool:
-    """Returns whether `path` was already recorded as bad."""
+    """Returns whether a path was already recorded as bad.
+
+    Args:
+      path: a file or folder.
+
+    Returns:
+      True if `record` has seen it.
+    """
     with self._lock:
       return str(path) in self._entries
 

@@ -28,7 +28,14 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError,
 
 
 def has_image_extension(path: str) -> bool:
-  """Returns whether `path` ends in one of `IMAGE_EXTENSIONS` (case-insensitive)."""
+  """Returns whether a file name has an image extension.
+
+  Args:
+    path: a file name or path.
+
+  Returns:
+    True if it ends in one of `IMAGE_EXTENSIONS` (case-insensitive).
+  """
   return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
 
 

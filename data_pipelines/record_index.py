@@ -147,7 +147,11 @@ class RecordIndex:
         persons=[person_of[n] for n in video_names])
 
   def save(self, path: str) -> None:
-    """Writes the index as an ``.npz`` file (shard paths stored by base name)."""
+    """Writes the index as an ``.npz`` file (shard paths stored by base name).
+
+    Args:
+      path: where to write, normally `index_path(...)`.
+    """
     # zipfile needs a seekable, readable stream, which GFile is not in write mode.
     buffer = io.BytesIO()
     np.savez(buffer, shard_names=np.asarray([os.path.basename(p) for p in

@@ -43,7 +43,14 @@ class SyntheticVideo(VideoSource):
     self.num_frames = num_frames
 
   def render(self, frame: int) -> np.ndarray:
-    """Renders one frame; uint8 ``(S, S, 3)``."""
+    """Renders one frame.
+
+    Args:
+      frame: frame index.
+
+    Returns:
+      uint8 ``(S, S, 3)``.
+    """
     return render_head(self.identity, self.motion.pose(frame), self.image_size)
 
   def read_pair(self, rng: np.random.Generator) -> np.ndarray:

@@ -183,6 +183,12 @@ class _Canvas:
   """
 
   def __init__(self, image_size: int, pose: HeadPose):
+    """Computes the face-local coordinates of every pixel.
+
+    Args:
+      image_size: side of the image in pixels.
+      pose: the head pose of the frame.
+    """
     axis = (np.arange(image_size, dtype=np.float32) + 0.5) / image_size * 2.0 - 1.0
     self.y, self.x = np.meshgrid(axis, axis, indexing="ij")
     self.size = image_size
@@ -195,7 +201,15 @@ class _Canvas:
     self.pixel = 2.0 / image_size / pose.scale
 
   def region(self, centre: tuple[float, float], extent: float) -> tuple[slice, slice]:
-    """Pixel rows and columns that can see a disc of face-local radius `extent`."""
+    """Pixel rows and columns that can see a disc of face-local radius `extent`.
+
+    Args:
+      centre: disc centre in face-local coordinates.
+      extent: disc radius in face-local units.
+
+    Returns:
+      ``(rows, columns)`` slices of the image.
+    """
     cx = self.pose.translation[0] + self.pose.scale * (self.cos * centre[0]
                                                        - self.sin * centre[1])
     cy = self.pose.translation[1] + self.pose.scale * (self.sin * centre[0]

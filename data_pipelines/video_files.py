@@ -168,6 +168,12 @@ class ImageStripVideo(VideoSource):
   """One image holding the frames side by side (frame width = image height)."""
 
   def __init__(self, path: str, image_size: int):
+    """Stores the path; nothing is read until a frame is needed.
+
+    Args:
+      path: the strip image.
+      image_size: side of the frames to return.
+    """
     super().__init__(os.path.basename(path), path, image_size)
 
   def _frames(self) -> np.ndarray:
@@ -196,6 +202,12 @@ class GifVideo(VideoSource):
   """An animated GIF."""
 
   def __init__(self, path: str, image_size: int):
+    """Stores the path; nothing is read until a frame is needed.
+
+    Args:
+      path: the GIF file.
+      image_size: side of the frames to return.
+    """
     super().__init__(os.path.basename(path), path, image_size)
 
   def read_all(self) -> np.ndarray:
@@ -224,6 +236,12 @@ class FfmpegVideo(VideoSource):
   """
 
   def __init__(self, path: str, image_size: int):
+    """Stores the path; nothing is read until a frame is needed.
+
+    Args:
+      path: the video file.
+      image_size: side of the frames to return.
+    """
     super().__init__(os.path.basename(path), path, image_size)
 
   def _decode(self, rng: np.random.Generator | None

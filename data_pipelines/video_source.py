@@ -46,6 +46,13 @@ class VideoSource(abc.ABC):
   """
 
   def __init__(self, name: str, path: str, image_size: int):
+    """Stores the identity of the video.
+
+    Args:
+      name: unique name within the split; the person is the part before ``'#'``.
+      path: where the video comes from, for error messages.
+      image_size: side of the frames to return.
+    """
     self.name = name
     self.person = person_id(name)
     self.path = path
