@@ -23,10 +23,16 @@ _RUNTIME = [
     "av>=12.0",
     "imageio>=2.34",
     "scikit-video>=1.1.11",
+    "pillow>=10.0",
+    # tensorflow-datasets needs it for builders defined outside its own package.
+    "importlib_resources>=6.0",
 ]
 
 _TEST = [
     "pytest>=8.0",
+    # The data-pipeline tests: chi-square checks and an independent video decoder.
+    "scipy>=1.10",
+    "imageio-ffmpeg>=0.5",
     # Reference implementation for the ops and the model port; the CPU build.
     "torch==2.13.0",
 ]

@@ -72,9 +72,9 @@ def build_pipeline(config, dtype: str):
   me_shapes = jax.eval_shape(lambda: estimator.init(jax.random.PRNGKey(0), image, image,
                                                     train=False))
   motion = jax.eval_shape(lambda v: estimator.apply(v, image, image, train=False), me_shapes)
-  gen_shapes = jax.eval_shape(lambda: generator.init(
-      jax.random.PRNGKey(0), image, motion.deformation, motion.occlusion,
-      motion.driving_heatmaps, train=False))
+  gen_shapes = jax.eval_shape(lambda m: generator.init(
+      jax.random.PRNGKey(0), image, m.deformation, m.occlusion, m.driving_heatmaps,
+      train=False), motion)
   variables = {"motion_estimator": _random_like(me_shapes), "generator": _random_like(gen_shapes)}
   # BatchNorm variances must stay positive.
   variables["motion_estimator"]["batch_stats"] = jax.tree.map(

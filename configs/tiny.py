@@ -21,6 +21,8 @@ def get_config() -> ml_collections.ConfigDict:
       motion_codebook_size=64, motion_code_dim=32, motion_layers=1,
       appearance_codebook_size=64, appearance_code_dim=64, appearance_layers=1, num_heads=4)
   model.discriminator.update(ndf=16, num_layers=3)
+  # Procedural heads render in memory: no download, no root.
+  config.datasets.name = "synthetic"
   config.batch_size = 4
   config.total_steps = 20
   return config

@@ -8,6 +8,8 @@ from the command line, e.g. ``--config.model.variant=mmc`` (Tab. 2 ablations) or
 
 import ml_collections
 
+from data_pipelines import config as data_config
+
 
 def model_config(image_size) -> ml_collections.ConfigDict:
   """The networks of the paper (generator, motion estimator, discriminator)."""
@@ -108,6 +110,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.seed = 0
   config.image_size = 256
   config.model = model_config(config.get_ref("image_size"))
+  # VoxCeleb1 in the video-preprocessing layout (root/train, root/test); set
+  # --config.datasets.root=/path/to/vox. Official augmentations: horizontal flip and
+  # time flip of each pair, identity sampling.
+  config.datasets = data_config.datasets_config(
+      name="folder", image_size=config.get_ref("image_size"), id_sampling=True,
+      horizontal_flip=True, time_flip=True, color_jitter=False)
   config.losses = loss_config()
   config.optimizer = optimizer_config()
   config.batch_size = 16  # global: 4 devices x 4 in the paper

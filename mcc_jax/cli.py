@@ -17,12 +17,16 @@ from typing import Sequence
 _COMMANDS = {
     "demo": "mcc_jax.commands.demo",
     "convert-official": "mcc_jax.commands.convert_official",
+    "check-data": "mcc_jax.commands.check_data",
+    "build-tfds": "mcc_jax.commands.build_tfds",
 }
 
 # One-line descriptions, kept here so that --help needs no imports.
 _HELP = {
     "demo": "Run a short demonstration of the warping and quantisation ops.",
     "convert-official": "Import the official PyTorch checkpoints into an orbax checkpoint.",
+    "check-data": "Check that every video of a dataset folder tree can be read.",
+    "build-tfds": "Convert a dataset folder tree into TFDS TFRecords (one record per frame).",
 }
 
 

@@ -1,0 +1,47 @@
+"""Input pipelines of mcc-jax: tf.data streams of (source, driving) frame pairs.
+
+Importing this package (or ``data_pipelines.config``) does not import TensorFlow:
+model code and configuration files only need the ``datasets`` block. The pipeline
+entry points are loaded on first use.
+
+Public API:
+  datasets_config, validate_datasets_config: the ``datasets`` configuration block.
+  build_train_pipeline, build_eval_pipeline, eval_video_names: pipelines for any
+    dataset name (``'folder'``, ``'tfds'``, ``'sample'``, ``'synthetic'``).
+  to_global_batch, global_batches: host-local batches to global ``jax.Array``s.
+  build_tfds_dataset: convert a folder tree into TFRecords.
+  scan_dataset: check every video of a folder tree (``mcc-jax check-data``).
+  BadFileLog, BadVideoError, EmptyDatasetError: bad-input handling.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from data_pipelines.config import datasets_config, validate_datasets_config
+
+# Public name -> module defining it, imported when the name is first used.
+_LAZY_ATTRIBUTES = {
+    "build_train_pipeline": "data_pipelines.pipelines",
+    "build_eval_pipeline": "data_pipelines.pipelines",
+    "eval_video_names": "data_pipelines.pipelines",
+    "to_global_batch": "data_pipelines.global_arrays",
+    "global_batches": "data_pipelines.global_arrays",
+    "build_tfds_dataset": "data_pipelines.tfds_builder",
+    "scan_dataset": "data_pipelines.data_check",
+    "BadFileLog": "data_pipelines.bad_files",
+    "BadVideoError": "data_pipelines.bad_files",
+    "EmptyDatasetError": "data_pipelines.bad_files",
+}
+
+__all__ = ["datasets_config", "validate_datasets_config", *_LAZY_ATTRIBUTES]
+
+
+def __getattr__(name: str):
+  if name in _LAZY_ATTRIBUTES:
+    return getattr(importlib.import_module(_LAZY_ATTRIBUTES[name]), name)
+  raise AttributeError(f"module 'data_pipelines' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+  return sorted(__all__)

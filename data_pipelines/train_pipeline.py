@@ -1,0 +1,178 @@
+"""The tf.data training pipeline: an endless, batched stream of (source, driving) pairs.
+
+Stages:
+
+1. `item_stream`: epochs of items (persons with id sampling, videos otherwise), each
+   epoch a fresh permutation, numbered by a running element counter.
+2. A reader turns ``(counter, item)`` into a pair of uint8 frames: it picks the video
+   and the two frames with a generator seeded by ``(seed, counter)``. Readers run in
+   parallel; ``deterministic=True`` keeps the order, so the stream depends only on the
+   seed.
+3. `finish_pairs`: augmentation (seeded by ``(seed, counter)`` too), conversion to the
+   value range, batching and prefetching.
+
+Unreadable videos either stop the pipeline with an error naming the file or, with
+``skip_bad_files``, are dropped, counted and never read again. When every video of a
+host has turned out bad the reader raises instead of looping forever.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from data_pipelines.augment import augment_pair, to_value_range
+from data_pipelines.bad_files import BadFileLog, BadVideoError, EmptyDatasetError
+from data_pipelines.pair_sampling import PairSampler, element_rng
+from data_pipelines.shutdown_guard import GuardedReader
+from data_pipelines.video_source import VideoSource
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def item_stream(num_items: int, seed: int, shuffle: bool) -> tf.data.Dataset:
+  """Endless epochs of item indices with a running counter.
+
+  Args:
+    num_items: items per epoch.
+    seed: pipeline seed; epoch ``e`` is permuted with the stateless seed ``(seed, e)``.
+    shuffle: permute each epoch (True) or visit items in order (False).
+
+  Returns:
+    Dataset of ``(counter, item)`` int64 scalars; counters are 0, 1, 2, ...
+  """
+  def epoch(epoch_index: tf.Tensor) -> tf.data.Dataset:
+    items = tf.range(num_items, dtype=tf.int64)
+    if shuffle:
+      keys = tf.random.stateless_uniform(
+          [num_items], tf.stack([tf.constant(seed, tf.int64), epoch_index]))
+      items = tf.gather(items, tf.argsort(keys))
+    return tf.data.Dataset.from_tensor_slices(items)
+
+  return tf.data.Dataset.counter().flat_map(epoch).enumerate()
+
+
+class VideoPairReader:
+  """Reads the pair of one element from a list of `VideoSource`s (numpy side)."""
+
+  def __init__(self, videos: Sequence[VideoSource], sampler: PairSampler, seed: int, *,
+               skip_bad_files: bool, bad_file_log: BadFileLog):
+    """Stores what the reader needs.
+
+    Args:
+      videos: this host's videos.
+      sampler: maps items to videos (built from the same videos).
+      seed: pipeline seed.
+      skip_bad_files: drop unreadable videos instead of raising.
+      bad_file_log: where dropped videos are recorded.
+    """
+    self._videos = list(videos)
+    self._sampler = sampler
+    self._seed = seed
+    self._skip_bad_files = skip_bad_files
+    self._log = bad_file_log
+    self._bad_videos: set[int] = set()
+    self._lock = threading.Lock()
+    size = videos[0].image_size
+    self._empty = np.zeros((2, size, size, 3), np.uint8)
+
+  def __call__(self, counter: np.int64, item: np.int64) -> tuple[np.bool_, np.ndarray]:
+    """Reads one element.
+
+    Args:
+      counter: element counter (seeds the choices).
+      item: person or video index of the element.
+
+    Returns:
+      ``(ok, frames)``: whether the pair is valid, and uint8 ``(2, S, S, 3)`` frames
+      (zeros when not ok).
+
+    Raises:
+      BadVideoError: for an unreadable video unless bad files are skipped.
+      EmptyDatasetError: once every video has turned out bad.
+    """
+    rng = element_rng(self._seed, counter)
+    index = self._sampler.video_for_item(int(item), rng)
+    if index in self._bad_videos:
+      return np.False_, self._empty
+    try:
+      return np.True_, self._videos[index].read_pair(rng)
+    except BadVideoError as error:
+      if not self._skip_bad_files:
+        raise
+      self._log.record(error)
+      with self._lock:
+        self._bad_videos.add(index)
+        all_bad = len(self._bad_videos) == len(self._videos)
+      if all_bad:
+        raise EmptyDatasetError(f"all {len(self._videos)} videos of this host are "
+                                f"unreadable; last: {error}") from error
+      return np.False_, self._empty
+
+
+def read_pairs(items: tf.data.Dataset, reader: Callable, image_size: int
+               ) -> tf.data.Dataset:
+  """Runs a numpy pair reader over an item stream and drops invalid pairs.
+
+  Args:
+    items: dataset of ``(counter, item)`` from `item_stream`.
+    reader: ``(counter, item) -> (ok, uint8 (2, S, S, 3))``, e.g. a `VideoPairReader`.
+    image_size: ``S``.
+
+  Returns:
+    Dataset of ``(counter, frames)`` with uint8 ``(2, S, S, 3)`` frames.
+  """
+  guarded = GuardedReader(
+      reader, stopped_result=(np.False_, np.zeros((2, image_size, image_size, 3), np.uint8)))
+
+  def read(counter, item):
+    stopped, ok, frames = tf.numpy_function(
+        guarded, [counter, item], [tf.bool, tf.bool, tf.uint8], name="read_pair")
+    stopped.set_shape([])
+    ok.set_shape([])
+    frames.set_shape([2, image_size, image_size, 3])
+    return stopped, ok, counter, frames
+
+  pairs = items.map(read, num_parallel_calls=AUTOTUNE, deterministic=True)
+  pairs = pairs.take_while(lambda stopped, ok, counter, frames: tf.logical_not(stopped))
+  pairs = pairs.filter(lambda stopped, ok, counter, frames: ok)
+  return pairs.map(lambda stopped, ok, counter, frames: (counter, frames))
+
+
+def finish_pairs(pairs: tf.data.Dataset, batch_size: int, seed: int, *,
+                 value_range: Sequence[float], horizontal_flip: bool, time_flip: bool,
+                 color_jitter: bool, jitter: Mapping[str, float]) -> tf.data.Dataset:
+  """Augments, normalises, batches and prefetches pairs.
+
+  Args:
+    pairs: dataset of ``(counter, uint8 (2, S, S, 3))``.
+    batch_size: pairs per batch on this host.
+    seed: pipeline seed (augmentation uses the stateless seed ``(seed, counter)``).
+    value_range: ``(low, high)`` of the output.
+    horizontal_flip: random left-right flip of both frames.
+    time_flip: random swap of source and driving.
+    color_jitter: FOMM colour jitter.
+    jitter: colour-jitter strengths.
+
+  Returns:
+    Dataset of ``{'source', 'driving'}`` float32 ``(batch_size, S, S, 3)`` batches.
+  """
+  jitter = dict(jitter)
+
+  def augment(counter, frames):
+    element_seed = tf.stack([tf.constant(seed, tf.int64), counter])
+    frames = augment_pair(frames, element_seed, horizontal_flip=horizontal_flip,
+                          time_flip=time_flip, use_color_jitter=color_jitter,
+                          jitter=jitter)
+    frames = to_value_range(frames, value_range)
+    return {"source": frames[0], "driving": frames[1]}
+
+  batches = pairs.map(augment, num_parallel_calls=AUTOTUNE, deterministic=True)
+  batches = batches.batch(batch_size, drop_remainder=True, num_parallel_calls=AUTOTUNE,
+                          deterministic=True)
+  options = tf.data.Options()
+  options.deterministic = True
+  return batches.with_options(options).prefetch(AUTOTUNE)

@@ -1,0 +1,114 @@
+"""The interface every video reader implements, and the in-memory implementation.
+
+A `VideoSource` yields ``uint8`` RGB frames of shape ``(S, S, 3)`` at the configured
+size. Training asks for a random pair (`read_pair`), evaluation for every frame in
+order (`read_all`). Readers raise `BadVideoError` for anything unusable.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import numpy as np
+
+from data_pipelines.bad_files import BadVideoError
+from data_pipelines.frames import as_rgb8, resize_frame
+from data_pipelines.pair_sampling import person_id, sample_frame_pair
+
+# FOMM needs two distinct frames per pair; so does the reconstruction protocol
+# (a source and at least one other frame).
+MIN_FRAMES = 2
+
+
+def check_frame_count(path: str, num_frames: int) -> None:
+  """Raises unless a video has enough frames.
+
+  Args:
+    path: the video, for the message.
+    num_frames: how many frames it has.
+
+  Raises:
+    BadVideoError: if ``num_frames < MIN_FRAMES``.
+  """
+  if num_frames < MIN_FRAMES:
+    raise BadVideoError(path, f"has {num_frames} frame(s); a video needs at least "
+                              f"{MIN_FRAMES}")
+
+
+class VideoSource(abc.ABC):
+  """One video of a split.
+
+  Attributes:
+    name: unique name within the split (file or folder name for files on disk).
+    person: the identity, used by id sampling.
+    path: where the video comes from, quoted in error messages.
+    image_size: side of the frames it returns.
+  """
+
+  def __init__(self, name: str, path: str, image_size: int):
+    """Stores the identity of the video.
+
+    Args:
+      name: unique name within the split; the person is the part before ``'#'``.
+      path: where the video comes from, for error messages.
+      image_size: side of the frames to return.
+    """
+    self.name = name
+    self.person = person_id(name)
+    self.path = path
+    self.image_size = image_size
+
+  @abc.abstractmethod
+  def read_pair(self, rng: np.random.Generator) -> np.ndarray:
+    """Reads two distinct frames drawn uniformly, earlier frame first.
+
+    Args:
+      rng: generator that decides the frame indices.
+
+    Returns:
+      ``uint8`` array of shape ``(2, S, S, 3)``.
+
+    Raises:
+      BadVideoError: if the video cannot be read.
+    """
+
+  @abc.abstractmethod
+  def read_all(self) -> np.ndarray:
+    """Reads every frame in order.
+
+    Returns:
+      ``uint8`` array of shape ``(T, S, S, 3)`` with ``T >= 2``.
+
+    Raises:
+      BadVideoError: if the video cannot be read.
+    """
+
+  def __repr__(self) -> str:
+    return f"{type(self).__name__}({self.path!r})"
+
+
+class ArrayVideo(VideoSource):
+  """A video held in memory (the embedded sample clip, tests)."""
+
+  def __init__(self, name: str, frames: np.ndarray, image_size: int):
+    """Converts and resizes the frames once.
+
+    Args:
+      name: video name; the person is the part before the first ``'#'``.
+      frames: ``(T, H, W[, C])`` array in any layout `as_rgb8` accepts.
+      image_size: side of the frames to return.
+
+    Raises:
+      BadVideoError: if there are fewer than two frames.
+    """
+    super().__init__(name, name, image_size)
+    check_frame_count(name, len(frames))
+    self._frames = np.stack([resize_frame(as_rgb8(f), image_size) for f in frames])
+
+  def read_pair(self, rng: np.random.Generator) -> np.ndarray:
+    """See `VideoSource.read_pair`; ``(2, S, S, 3)`` uint8."""
+    return self._frames[sample_frame_pair(rng, len(self._frames))]
+
+  def read_all(self) -> np.ndarray:
+    """See `VideoSource.read_all`; ``(T, S, S, 3)`` uint8."""
+    return self._frames.copy()
