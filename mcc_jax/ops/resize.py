@@ -3,8 +3,13 @@
 ``jax.image.resize`` anti-aliases when it shrinks and has no ``align_corners`` option;
 the official model relies on PyTorch's plain bilinear interpolation (mostly with
 ``align_corners=True``) and on nearest-neighbour doubling, so those are provided here.
-Bilinear resizing is separable: it is applied as two small dense interpolation
-matrices, which is exact and maps onto fast matrix units on every backend.
+
+Bilinear resizing is separable: along each axis, output sample ``o`` blends the two
+input samples ``lo(o)`` and ``hi(o)`` with weight ``frac(o)``. It is computed exactly
+that way -- two static gathers and a blend per axis -- which reads only the rows and
+columns it needs and keeps the NHWC layout (a dense interpolation matrix would make XLA
+transpose whole feature maps). The source positions are computed in float32 with
+PyTorch's formulas, so the blend weights are the ones PyTorch uses.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def bilinear_matrix(in_size: int, out_size: int, align_corners: bool) -> np.ndarray:
-  """The (out_size, in_size) matrix of 1-D linear interpolation weights.
+def bilinear_taps(in_size: int, out_size: int,
+                  align_corners: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """The two input samples and the blend weight of each output sample along one axis.
 
   Args:
     in_size: number of input samples.
@@ -24,23 +30,32 @@ def bilinear_matrix(in_size: int, out_size: int, align_corners: bool) -> np.ndar
       False treats samples as pixel centres and clamps below zero.
 
   Returns:
-    float64 numpy matrix whose rows sum to one.
+    ``(lo, hi, frac)``: int32 indices and float32 weights of shape (out_size,); output
+    ``o`` is ``(1 - frac[o]) * x[lo[o]] + frac[o] * x[hi[o]]``.
   """
   if in_size < 1 or out_size < 1:
-    raise ValueError(f"bilinear_matrix: sizes must be positive, got {in_size} -> {out_size}.")
-  dst = np.arange(out_size, dtype=np.float64)
+    raise ValueError(f"bilinear_taps: sizes must be positive, got {in_size} -> {out_size}.")
+  f32 = np.float32
+  dst = np.arange(out_size, dtype=f32)
   if align_corners:
-    scale = (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
-    src = dst * scale
+    scale = f32(in_size - 1) / f32(out_size - 1) if out_size > 1 else f32(0)
+    src = f32(scale) * dst
   else:
-    src = np.maximum((dst + 0.5) * (in_size / out_size) - 0.5, 0.0)
-  lo = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
+    scale = f32(in_size) / f32(out_size)
+    src = np.maximum(f32(scale) * (dst + f32(0.5)) - f32(0.5), f32(0))
+  lo = np.minimum(np.floor(src).astype(np.int32), in_size - 1)
   hi = np.minimum(lo + 1, in_size - 1)
-  frac = src - lo
-  matrix = np.zeros((out_size, in_size), np.float64)
-  np.add.at(matrix, (np.arange(out_size), lo), 1.0 - frac)
-  np.add.at(matrix, (np.arange(out_size), hi), frac)
-  return matrix
+  frac = (src - lo.astype(f32)).astype(f32)
+  return lo, hi, frac
+
+
+def _resize_axis(x: jax.Array, axis: int, out_size: int, align_corners: bool) -> jax.Array:
+  lo, hi, frac = bilinear_taps(x.shape[axis], out_size, align_corners)
+  shape = [1] * x.ndim
+  shape[axis] = out_size
+  frac = jnp.asarray(frac).reshape(shape).astype(x.dtype)
+  return (jnp.take(x, jnp.asarray(lo), axis=axis) * (1 - frac)
+          + jnp.take(x, jnp.asarray(hi), axis=axis) * frac)
 
 
 def resize_bilinear(x: jax.Array, size: tuple[int, int], *, align_corners: bool) -> jax.Array:
@@ -52,7 +67,7 @@ def resize_bilinear(x: jax.Array, size: tuple[int, int], *, align_corners: bool)
     align_corners: as in ``torch.nn.functional.interpolate``.
 
   Returns:
-    (B, H', W', C) array of the same dtype.
+    (B, H', W', C) array of the same dtype (float32 arithmetic for narrower inputs).
   """
   if x.ndim != 4:
     raise ValueError(f"resize_bilinear: expected (B, H, W, C), got shape {x.shape}.")
@@ -60,12 +75,11 @@ def resize_bilinear(x: jax.Array, size: tuple[int, int], *, align_corners: bool)
   _, h, w, _ = x.shape
   if (out_h, out_w) == (h, w):
     return x
-  compute = jnp.promote_types(x.dtype, jnp.float32)
-  rows = jnp.asarray(bilinear_matrix(h, out_h, align_corners), compute)
-  cols = jnp.asarray(bilinear_matrix(w, out_w, align_corners), compute)
-  precision = jax.lax.Precision.HIGHEST
-  y = jnp.einsum("oh,bhwc->bowc", rows, x.astype(compute), precision=precision)
-  y = jnp.einsum("pw,bowc->bopc", cols, y, precision=precision)
+  y = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+  if out_h != h:
+    y = _resize_axis(y, 1, out_h, align_corners)
+  if out_w != w:
+    y = _resize_axis(y, 2, out_w, align_corners)
   return y.astype(x.dtype)
 
 

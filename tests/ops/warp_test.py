@@ -133,9 +133,9 @@ def test_warp_matches_torch_resize_then_sample():
   expected = F.grid_sample(torch.from_numpy(features).permute(0, 3, 1, 2), t_def,
                            align_corners=True).permute(0, 2, 3, 1).numpy()
   got = ops.warp(jnp.asarray(features), jnp.asarray(deformation))
-  # The resized grids agree to ~1e-6 (tests/ops/resize_test.py); sampling multiplies
-  # that by the pixel scale (15.5) and the feature slopes, hence the looser bound.
-  np.testing.assert_allclose(np.asarray(got), expected, atol=2e-4)
+  # The resized grid differs from torch's by float rounding (the order of the two 1-D
+  # blends); sampling scales that by the feature slopes.
+  np.testing.assert_allclose(np.asarray(got), expected, atol=5e-5)
 
 
 def test_resize_flow_keeps_matching_sizes_and_resizes_others():
