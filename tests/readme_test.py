@@ -23,6 +23,16 @@ def test_ops_example_runs():
   assert float(abs(namespace["warped"] - namespace["same"]).max()) < 1e-6
 
 
+def test_model_example_runs():
+  section = _readme().split("## The model", 1)[1]
+  code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+  namespace = {}
+  exec(compile(code, "README.md", "exec"), namespace)  # pylint: disable=exec-used
+  out = namespace["out"]
+  assert out.image.shape == (1, 64, 64, 3)
+  assert len(out.flows) == 5 and out.low_resolution_image is None
+
+
 def test_set_up_commands_are_the_ones_ci_runs():
   readme = _readme()
   ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")

@@ -159,3 +159,19 @@ def test_shape_errors_name_the_expected_shape():
     ops.grid_sample(jnp.zeros((1, 4, 4, 3)), jnp.zeros((1, 4, 4, 3)))
   with pytest.raises(ValueError, match="batch sizes differ"):
     ops.grid_sample(jnp.zeros((2, 4, 4, 3)), jnp.zeros((1, 4, 4, 2)))
+
+
+def test_forward_mode_agrees_with_reverse_mode():
+  image, grid = _inputs(11, spread=1.2)
+  image, grid = jnp.asarray(image), jnp.asarray(grid)
+  rng = np.random.default_rng(12)
+  d_image = jnp.asarray(rng.normal(size=image.shape), jnp.float32)
+  d_grid = jnp.asarray(rng.normal(size=grid.shape), jnp.float32)
+  cotangent = jnp.asarray(rng.normal(size=(2, 7, 6, 3)), jnp.float32)
+  fn = lambda i, g: ops.grid_sample(i, g, align_corners=True)
+  _, tangent = jax.jvp(fn, (image, grid), (d_image, d_grid))
+  grads = jax.grad(lambda i, g: jnp.sum(fn(i, g) * cotangent), argnums=(0, 1))(image, grid)
+  # <J v, u> == <v, J^T u>
+  forward = float(jnp.sum(tangent * cotangent))
+  reverse = float(jnp.sum(grads[0] * d_image) + jnp.sum(grads[1] * d_grid))
+  np.testing.assert_allclose(forward, reverse, rtol=1e-4)
