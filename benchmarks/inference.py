@@ -164,7 +164,8 @@ def main(argv=None) -> int:
     peak, peak_kind = _peak_memory(compiled)
     entry = {"sec_per_frame": seconds, "frames_per_sec": 1.0 / seconds,
              "gflop_per_frame": flops / batch / 1e9, "peak_memory_bytes": peak,
-             "peak_memory_kind": peak_kind, "dtype": args.dtype}
+             "peak_memory_kind": peak_kind, "dtype": args.dtype, "image_size": size,
+             "backend": jax.default_backend(), "device": device.device_kind}
     line = (f"{batch:5d} {seconds:9.3f} {1 / seconds:9.2f} {flops / batch / 1e9:12.1f} "
             f"{(peak or 0) / 2**20:9.0f}")
     if args.official_repo:
@@ -175,9 +176,8 @@ def main(argv=None) -> int:
     print(line)
   if args.json is not None:
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"backend": jax.default_backend(),
-                                     "device": device.device_kind, "image_size": size,
-                                     "batches": results}, indent=2) + "\n")
+    # Keyed by batch size; each entry names its backend, device and dtype.
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
   return 0
 
 

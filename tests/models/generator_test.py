@@ -150,3 +150,17 @@ def test_each_ablation_variant_builds_and_runs(setup, variant, has_motion, has_a
   if variant == "baseline":
     for flow in out.flows:
       np.testing.assert_array_equal(np.asarray(flow), np.asarray(inputs["deformation"]))
+
+
+def test_bfloat16_computation_keeps_float32_parameters_and_flows(setup):
+  config, _, inputs, variables, train_out = setup
+  model = config.model.copy_and_resolve_references()
+  model.dtype = "bfloat16"
+  generator = factory.build_generator(model)
+  out = jax.jit(lambda v: generator.apply(v, **inputs, train=False))(variables)
+  assert out.image.dtype == jnp.bfloat16
+  assert out.flows[-1].dtype == jnp.float32 and out.occlusions[-1].dtype == jnp.float32
+  assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(variables))
+  # Same function, coarser arithmetic.
+  error = np.abs(np.asarray(out.image, np.float32) - np.asarray(train_out.image))
+  assert np.all(np.isfinite(error)) and float(np.mean(error)) < 0.05
