@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-import statistics
 import sys
-import time
 from unittest import mock
 
 import jax
@@ -29,26 +27,17 @@ import jax.numpy as jnp
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from mcc_jax import config_loading  # noqa: E402
 from mcc_jax.models import attention  # noqa: E402
 from mcc_jax.models import factory  # noqa: E402
+from timing import median_seconds  # noqa: E402  (the benchmarks folder)
 
 
 def _random_like(shapes, seed=0):
   rng = np.random.default_rng(seed)
   return jax.tree.map(lambda s: jnp.asarray(0.02 * rng.normal(size=s.shape), s.dtype), shapes)
-
-
-def _median_seconds(fn, repeats: int) -> float:
-  fn()  # warm-up (the first run also pays for allocations)
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
 
 
 def _peak_memory(compiled) -> tuple[int | None, str]:
@@ -127,7 +116,7 @@ def time_official(repo: pathlib.Path, batch: int, size: int, repeats: int) -> fl
       dense = estimator(driving, source)
       return generator(source, dense, w=1, inference=True)["out"]
 
-  return _median_seconds(run, repeats) / batch
+  return median_seconds(run, repeats) / batch
 
 
 def main(argv=None) -> int:
@@ -159,7 +148,7 @@ def main(argv=None) -> int:
     driving = jnp.asarray(rng.uniform(-1, 1, (batch, size, size, 3)), jnp.float32)
     compiled = frame.lower(variables, source, driving).compile()
     flops = _flops(frame, variables, source, driving)
-    seconds = _median_seconds(lambda: jax.block_until_ready(compiled(variables, source, driving)),
+    seconds = median_seconds(lambda: jax.block_until_ready(compiled(variables, source, driving)),
                               args.repeats) / batch
     peak, peak_kind = _peak_memory(compiled)
     entry = {"sec_per_frame": seconds, "frames_per_sec": 1.0 / seconds,

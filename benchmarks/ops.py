@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-import statistics
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -27,16 +25,8 @@ import numpy as np
 
 from mcc_jax import ops
 
-
-def _median_seconds(fn, repeats: int, warmup: int = 2) -> float:
-  for _ in range(warmup):
-    fn()
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from timing import median_seconds  # noqa: E402  (the benchmarks folder)
 
 
 def _jax_runner(fn, *args):
@@ -148,8 +138,9 @@ def main(argv=None) -> int:
         f"median of {args.repeats}")
   print(f"{'case':28s} {'jax ms':>10s} {'torch ms':>10s} {'jax/torch':>10s}")
   for name, run_jax in jax_cases.items():
-    jax_s = _median_seconds(run_jax, args.repeats)
-    torch_s = _median_seconds(torch_cases[name], args.repeats) if name in torch_cases else None
+    jax_s = median_seconds(run_jax, args.repeats, warmup=2)
+    torch_s = (median_seconds(torch_cases[name], args.repeats, warmup=2)
+               if name in torch_cases else None)
     ratio = jax_s / torch_s if torch_s else None
     results[name] = {"jax_ms": 1e3 * jax_s,
                      "torch_ms": None if torch_s is None else 1e3 * torch_s,

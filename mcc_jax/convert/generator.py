@@ -30,29 +30,40 @@ def _attn_block(m: StateDictMapper, name: str) -> Tree:
           "v": m.conv(f"{name}.v"), "proj_out": m.conv(f"{name}.proj_out")}
 
 
+class _FlatBlocks:
+  """Names the layers of an official flat ``blocks`` list in construction order."""
+
+  def __init__(self, mapper: StateDictMapper, prefix: str):
+    self._mapper, self._prefix, self._index = mapper, prefix, 0
+    self.tree: Tree = {}
+
+  def take(self, our_name: str, build) -> None:
+    """Maps the next block with ``build(mapper, torch_name)`` onto ``our_name``."""
+    self.tree[our_name] = build(self._mapper, f"{self._prefix}.{self._index}")
+    self._index += 1
+
+
+_conv = lambda m, n: m.conv(n)
+_norm = lambda m, n: m.norm(n)
+_resample = lambda m, n: {"conv": m.conv(f"{n}.conv")}
+
+
 def _encoder(m: StateDictMapper, g: Generator) -> Tree:
-  out = {}
-  index = 0
-
-  def take(our_name, build):
-    nonlocal index
-    out[our_name] = build(m, f"encoder.blocks.{index}")
-    index += 1
-
-  take("conv_in", lambda m, n: m.conv(n))
+  blocks = _FlatBlocks(m, "encoder.blocks")
+  blocks.take("conv_in", _conv)
   for level in range(len(g.ch_mult)):
     for block in range(g.num_res_blocks):
-      take(f"down_{level}_block_{block}", _res_block)
+      blocks.take(f"down_{level}_block_{block}", _res_block)
       if level in g.attention_levels:
-        take(f"down_{level}_attn_{block}", _attn_block)
+        blocks.take(f"down_{level}_attn_{block}", _attn_block)
     if level != len(g.ch_mult) - 1:
-      take(f"downsample_{level}", lambda m, n: {"conv": m.conv(f"{n}.conv")})
-  take("mid_block_1", _res_block)
-  take("mid_attn", _attn_block)
-  take("mid_block_2", _res_block)
-  take("norm_out", lambda m, n: m.norm(n))
-  take("conv_out", lambda m, n: m.conv(n))
-  return out
+      blocks.take(f"downsample_{level}", _resample)
+  blocks.take("mid_block_1", _res_block)
+  blocks.take("mid_attn", _attn_block)
+  blocks.take("mid_block_2", _res_block)
+  blocks.take("norm_out", _norm)
+  blocks.take("conv_out", _conv)
+  return blocks.tree
 
 
 def _sft(m: StateDictMapper, resolution: int) -> Tree:
@@ -63,31 +74,23 @@ def _sft(m: StateDictMapper, resolution: int) -> Tree:
 
 
 def _decoder(m: StateDictMapper, g: Generator) -> Tree:
-  out = {}
-  index = 0
-
-  def take(our_name, build):
-    nonlocal index
-    out[our_name] = build(m, f"generator.blocks.{index}")
-    index += 1
-
-  take("conv_in", lambda m, n: m.conv(n))
-  take("mid_block_1", _res_block)
-  take("mid_attn", _attn_block)
-  take("mid_block_2", _res_block)
-  num_levels = len(g.ch_mult)
-  for step, level in enumerate(reversed(range(num_levels))):
+  blocks = _FlatBlocks(m, "generator.blocks")
+  blocks.take("conv_in", _conv)
+  blocks.take("mid_block_1", _res_block)
+  blocks.take("mid_attn", _attn_block)
+  blocks.take("mid_block_2", _res_block)
+  for step, level in enumerate(reversed(range(len(g.ch_mult)))):
     for block in range(g.num_res_blocks):
-      take(f"up_{level}_block_{block}", _res_block)
+      blocks.take(f"up_{level}_block_{block}", _res_block)
       if level in g.attention_levels:
-        take(f"up_{level}_attn_{block}", _attn_block)
+        blocks.take(f"up_{level}_attn_{block}", _attn_block)
     if level != 0:
-      take(f"upsample_{level}", lambda m, n: {"conv": m.conv(f"{n}.conv")})
+      blocks.take(f"upsample_{level}", _resample)
     if step > 0:
-      out[f"fusion_{level}"] = _sft(m, g.image_size // 2**level)
-  take("norm_out", lambda m, n: m.norm(n))
-  take("conv_out", lambda m, n: m.conv(n))
-  return out
+      blocks.tree[f"fusion_{level}"] = _sft(m, g.image_size // 2**level)
+  blocks.take("norm_out", _norm)
+  blocks.take("conv_out", _conv)
+  return blocks.tree
 
 
 def _attention(m: StateDictMapper, name: str, width: int) -> Tree:

@@ -1,0 +1,37 @@
+"""The benchmark scripts run and write the figures they promise (tiny workloads)."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _run(script, *args):
+  result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return result.stdout
+
+
+def test_ops_benchmark_reports_ratios(tmp_path):
+  out = _run("ops.py", "--repeats", "1", "--json", str(tmp_path / "ops.json"))
+  assert "jax/torch" in out
+  figures = json.loads((tmp_path / "ops.json").read_text())["cases"]
+  assert set(figures) == {"warp forward", "warp forward+backward", "quantize forward",
+                          "quantize forward+backward"}
+  for case in figures.values():
+    assert case["jax_ms"] > 0 and case["torch_ms"] > 0 and case["ratio"] > 0
+
+
+def test_inference_benchmark_writes_figures_keyed_by_batch_size(tmp_path):
+  out = _run("inference.py", "--config", "configs/tiny.py", "--batch-sizes", "1", "2",
+             "--repeats", "1", "--json", str(tmp_path / "inference.json"))
+  assert "s/frame" in out
+  figures = json.loads((tmp_path / "inference.json").read_text())
+  assert set(figures) == {"1", "2"}
+  for entry in figures.values():
+    assert entry["sec_per_frame"] > 0
+    assert abs(entry["frames_per_sec"] * entry["sec_per_frame"] - 1) < 1e-9
+    assert entry["gflop_per_frame"] > 0 and entry["image_size"] == 64
