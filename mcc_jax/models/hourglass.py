@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from mcc_jax.models.torch_layers import Conv2d
+from mcc_jax.ops.resize import upsample_nearest
 
 
 def batch_norm(train: bool, dtype: Any, name: str | None = None) -> nn.BatchNorm:
@@ -98,9 +99,7 @@ class UpBlock(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
     """(B, H, W, C) -> (B, 2 H, 2 W, features)."""
-    b, h, w, c = x.shape
-    y = jnp.broadcast_to(x[:, :, None, :, None, :], (b, h, 2, w, 2, c)).reshape(b, 2 * h, 2 * w, c)
-    y = Conv2d(self.features, 3, padding=1, dtype=self.dtype, name="conv")(y)
+    y = Conv2d(self.features, 3, padding=1, dtype=self.dtype, name="conv")(upsample_nearest(x, 2))
     return nn.relu(batch_norm(train, self.dtype, name="norm")(y))
 
 

@@ -8,14 +8,13 @@ import pytest
 
 from configs import tiny
 from mcc_jax.models import factory
+from tests.models.model_testing import identity_grid
 
 
 def _inputs(config, batch=2, seed=0):
   rng = np.random.default_rng(seed)
   s, f = config.image_size, factory.flow_size(config.model)
-  lin = np.linspace(-1, 1, f)
-  identity = np.stack(np.meshgrid(lin, lin, indexing="xy"), -1)
-  deformation = identity[None] + 0.05 * rng.normal(size=(batch, f, f, 2))
+  deformation = identity_grid(f)[None] + 0.05 * rng.normal(size=(batch, f, f, 2))
   deformation[:, :2, :2] += 1.5  # a corner that samples outside the source
   return dict(
       source=jnp.asarray(rng.uniform(-1, 1, (batch, s, s, 3)), jnp.float32),
@@ -50,9 +49,8 @@ def test_training_outputs(setup):
   for reconstruction, target, flow in zip(out.motion_reconstructions, out.motion_targets,
                                           out.flows):
     assert reconstruction.shape == (2, f, f, 2)
-    identity = np.asarray(jnp.broadcast_to(jax.numpy.stack(jnp.meshgrid(
-        jnp.linspace(-1, 1, f), jnp.linspace(-1, 1, f), indexing="xy"), -1), (2, f, f, 2)))
-    np.testing.assert_allclose(np.asarray(target), np.asarray(flow) - identity, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(target), np.asarray(flow) - identity_grid(f)[None],
+                               atol=1e-6)
   assert len(out.motion_quantizers) == len(out.appearance_quantizers) == 4
   for q in out.motion_quantizers + out.appearance_quantizers:
     assert np.isfinite(float(q.loss)) and float(q.loss) > 0
