@@ -1,0 +1,1 @@
+"""Helpers for checking numerical agreement with a reference implementation."""
