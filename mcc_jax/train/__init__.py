@@ -1,0 +1,1 @@
+"""Training: the state, the optimisers, the sharded train step, checkpoints and the loop."""

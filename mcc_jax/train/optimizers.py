@@ -1,0 +1,50 @@
+"""The official optimisers: Adam with step decay, for the generator side and the discriminator.
+
+All three official optimisers (net_g, motion estimator, discriminator) are Adam with the
+same learning rate, betas and no weight decay, under a multi-step schedule that halves
+the rate at iterations 200k and 225k. The official scheduler steps at the start of each
+iteration from the second one on, so iteration ``t`` (counted from 1) runs at the decayed
+rate once ``t > milestone``. optax counts updates from 0 (update ``s`` is iteration
+``s + 1``) and scales from update ``s >= boundary`` on, so the boundaries are the
+milestones themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import optax
+
+from mcc_jax.train.state import Optimizers
+
+# torch.optim.Adam's default, which the official configuration does not change.
+ADAM_EPS = 1e-8
+
+
+def learning_rate_schedule(config: Mapping) -> optax.Schedule:
+  """Learning rate per optax update count, from ``config.optimizer``.
+
+  Args:
+    config: ``learning_rate``, ``decay_steps`` (official iteration milestones) and
+      ``decay_factor``.
+
+  Returns:
+    A schedule: ``learning_rate * decay_factor**k`` at update ``s``, where ``k`` is the
+    number of milestones ``m`` with ``s + 1 > m`` (iteration ``s + 1`` past it).
+  """
+  boundaries = {int(m): float(config["decay_factor"]) for m in config["decay_steps"]}
+  return optax.piecewise_constant_schedule(float(config["learning_rate"]), boundaries)
+
+
+def adam(config: Mapping) -> optax.GradientTransformation:
+  """Adam (or AdamW with ``weight_decay > 0``) with the scheduled learning rate."""
+  schedule = learning_rate_schedule(config)
+  if config["weight_decay"]:
+    return optax.adamw(schedule, b1=config["b1"], b2=config["b2"], eps=ADAM_EPS,
+                       weight_decay=config["weight_decay"])
+  return optax.adam(schedule, b1=config["b1"], b2=config["b2"], eps=ADAM_EPS)
+
+
+def make_optimizers(config: Mapping) -> Optimizers:
+  """Both transforms from ``config.optimizer``."""
+  return Optimizers(generator=adam(config), discriminator=adam(config))

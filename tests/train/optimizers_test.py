@@ -1,0 +1,31 @@
+"""The official learning-rate schedule and Adam settings."""
+
+import numpy as np
+import optax
+import pytest
+
+from configs import vox256
+from mcc_jax.train import optimizers
+
+
+@pytest.mark.parametrize("iteration,expected", [
+    (1, 8e-5), (200_000, 8e-5), (200_001, 4e-5), (225_000, 4e-5), (225_001, 2e-5),
+    (250_000, 2e-5)])
+def test_schedule_matches_the_official_multistep_scheduler(iteration, expected):
+  # The official scheduler has stepped `iteration - 1` times at iteration `iteration`
+  # and halves the rate when that count reaches a milestone (200k, 225k).
+  schedule = optimizers.learning_rate_schedule(vox256.get_config().optimizer)
+  assert float(schedule(iteration - 1)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_first_adam_update_is_lr_times_sign():
+  # Adam's bias-corrected first step is lr * g / (|g| + eps): a check of lr, betas and eps.
+  tx = optimizers.adam(vox256.get_config().optimizer)
+  params = {"w": np.zeros(3, np.float32)}
+  grads = {"w": np.array([1e-2, -3.0, 1e-9], np.float32)}
+  updates, _ = tx.update(grads, tx.init(params), params)
+  g = grads["w"].astype(np.float64)
+  np.testing.assert_allclose(updates["w"], -8e-5 * g / (np.abs(g) + optimizers.ADAM_EPS),
+                             rtol=1e-5)
+  assert isinstance(optimizers.make_optimizers(vox256.get_config().optimizer).generator,
+                    optax.GradientTransformation)
