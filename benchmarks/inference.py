@@ -29,7 +29,7 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
-from mcc_jax import config_loading  # noqa: E402
+from mcc_jax import config_cli  # noqa: E402
 from mcc_jax.models import attention  # noqa: E402
 from mcc_jax.models import factory  # noqa: E402
 from timing import median_seconds  # noqa: E402  (the benchmarks folder)
@@ -131,7 +131,7 @@ def main(argv=None) -> int:
   if args.repeats < 1:
     parser.error("--repeats must be >= 1")
 
-  config = config_loading.load_config(args.config)
+  config = config_cli.load_config(str(args.config))
   frame, variables = build_pipeline(config, args.dtype)
   size = config.model.image_size
   device = jax.devices()[0]

@@ -25,4 +25,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.datasets.name = "synthetic"
   config.batch_size = 4
   config.total_steps = 20
+  config.model.batch_norm_group_size = 2
+  config.losses.discriminator_start_step = 10
+  config.checkpoint.every_steps = 10
+  config.log_every_steps = 5
+  config.image_every_steps = 10
+  config.eval_every_steps = 0
+  config.eval_batch_size = 4
+  config.eval_max_batches = 2
   return config

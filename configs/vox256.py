@@ -23,6 +23,9 @@ def model_config(image_size) -> ml_collections.ConfigDict:
       "code_allocation": "prefix",
       # Computation dtype; parameters are always float32. 'bfloat16' on TPU/GPU.
       "dtype": "float32",
+      # BatchNorm statistics per group of this many consecutive examples (0: the whole
+      # global batch). The official recipe: 4 GPUs x 4 images, per-GPU statistics.
+      "batch_norm_group_size": 4,
       "keypoint_detector": {
           "block_expansion": 32,
           "max_features": 1024,
@@ -120,4 +123,31 @@ def get_config() -> ml_collections.ConfigDict:
   config.optimizer = optimizer_config()
   config.batch_size = 16  # global: 4 devices x 4 in the paper
   config.total_steps = 250_000
+  config.update(training_config())
   return config
+
+
+def training_config() -> ml_collections.ConfigDict:
+  """Mesh, multi-host, checkpoint, logging and evaluation settings of the trainer."""
+  return ml_collections.ConfigDict({
+      # Device mesh: 'data' replicates parameters, 'fsdp' shards the large ones (and
+      # their optimiser state); the batch is split over both. -1: all remaining devices.
+      "mesh": {"data": -1, "fsdp": 1, "min_sharded_size": 2**18},
+      # Multi-process runs (GPU clusters): set num_processes > 1 with the coordinator's
+      # host:port and this process's id. On a Cloud TPU pod slice leave them unset:
+      # JAX reads them from the TPU environment.
+      "distributed": {
+          "num_processes": ml_collections.config_dict.placeholder(int),
+          "coordinator_address": ml_collections.config_dict.placeholder(str),
+          "process_id": ml_collections.config_dict.placeholder(int),
+      },
+      "checkpoint": {"every_steps": 5000, "max_to_keep": 3, "asynchronous": True},
+      "log_every_steps": 100,
+      "image_every_steps": 5000,
+      # Reconstruction of the test split (first frame as source): L1 and PSNR.
+      "eval_every_steps": 25_000,
+      "eval_batch_size": 16,
+      "eval_max_batches": ml_collections.config_dict.placeholder(int),
+      # Write a profiler trace of a few steps to the workdir (TensorBoard's profile tab).
+      "profile": False,
+  })

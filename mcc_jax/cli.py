@@ -15,6 +15,7 @@ from typing import Sequence
 
 # Subcommand name -> module implementing it.
 _COMMANDS = {
+    "train": "mcc_jax.commands.train",
     "demo": "mcc_jax.commands.demo",
     "convert-official": "mcc_jax.commands.convert_official",
     "check-data": "mcc_jax.commands.check_data",
@@ -23,6 +24,7 @@ _COMMANDS = {
 
 # One-line descriptions, kept here so that --help needs no imports.
 _HELP = {
+    "train": "Train a model (or resume a run) in a workdir.",
     "demo": "Run a short demonstration of the warping and quantisation ops.",
     "convert-official": "Import the official PyTorch checkpoints into an orbax checkpoint.",
     "check-data": "Check that every video of a dataset folder tree can be read.",
@@ -56,16 +58,20 @@ def main(argv: Sequence[str] | None = None) -> int:
   module = importlib.import_module(_COMMANDS[name])
   sub = argparse.ArgumentParser(prog=f"mcc-jax {name}", description=_HELP[name])
   module.add_arguments(sub)
-  # --config.<field>=<value> overrides are collected for commands that read a config.
-  from mcc_jax import config_loading  # pylint: disable=import-outside-toplevel
+  # --config and --config.<field>=<value> are parsed by ml_collections (config_cli),
+  # the rest by the command's own parser.
+  from mcc_jax import config_cli  # pylint: disable=import-outside-toplevel
 
   try:
-    rest, overrides = config_loading.split_overrides(argv[1:])
-  except config_loading.ConfigOverrideError as error:
+    config_args, rest = config_cli.split_config_args(argv[1:])
+  except config_cli.ConfigArgumentError as error:
     sub.error(str(error))
   args = sub.parse_args(rest)
-  args.config_overrides = overrides
-  return int(module.run(args) or 0)
+  args.config_args = config_args
+  try:
+    return int(module.run(args) or 0)
+  except config_cli.ConfigArgumentError as error:
+    sub.error(str(error))
 
 
 if __name__ == "__main__":

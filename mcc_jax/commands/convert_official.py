@@ -31,9 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--output", type=pathlib.Path, required=True,
                       help="Directory for the converted checkpoint.")
   parser.add_argument("--overwrite", action="store_true", help="Replace an existing output.")
-  parser.add_argument("--config", type=pathlib.Path, default=DEFAULT_CONFIG,
-                      help="Configuration of the networks (default: configs/vox256.py); "
-                      "--config.<field>=<value> overrides it.")
+  parser.epilog = ("--config PATH names the configuration of the networks (default: "
+                   "configs/vox256.py); --config.<field>=<value> overrides a field.")
 
 
 def convert(args: argparse.Namespace) -> dict:
@@ -41,14 +40,15 @@ def convert(args: argparse.Namespace) -> dict:
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
 
-  from mcc_jax import config_loading  # pylint: disable=import-outside-toplevel
+  from mcc_jax import config_cli  # pylint: disable=import-outside-toplevel
   from mcc_jax.convert import generator as generator_conversion  # pylint: disable=import-outside-toplevel
   from mcc_jax.convert import motion_estimator as motion_conversion  # pylint: disable=import-outside-toplevel
   from mcc_jax.convert.state_dict import check_tree_matches  # pylint: disable=import-outside-toplevel
   from mcc_jax.convert.torch_checkpoint import load_state_dict  # pylint: disable=import-outside-toplevel
   from mcc_jax.models import factory  # pylint: disable=import-outside-toplevel
 
-  config = config_loading.load_config(args.config, getattr(args, "config_overrides", ()))
+  config = config_cli.parse_config(getattr(args, "config_args", ()), default=str(DEFAULT_CONFIG),
+                                   prog="mcc-jax convert-official")
   model = config.model
   generator = factory.build_generator(model)
   estimator = factory.build_motion_estimator(model)

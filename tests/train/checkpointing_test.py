@@ -1,0 +1,45 @@
+"""Checkpoint compatibility checks and the public restore functions (no training)."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import tiny
+from mcc_jax import checkpoints
+from mcc_jax.train import checkpointing
+
+
+def test_config_differences_name_each_model_field():
+  saved, current = tiny.get_config(), tiny.get_config()
+  current.model.generator.nf = 64
+  current.model.num_keypoints = 5
+  current.batch_size = 128             # not a model field: resuming may change it
+  current.model.dtype = "bfloat16"     # computation only: compatible
+  lines = checkpointing.config_differences(saved, current)
+  assert lines == ["model.generator.nf: 32 in the checkpoint, 64 now",
+                   "model.num_keypoints: 10 in the checkpoint, 5 now"]
+  assert checkpointing.config_differences(saved, tiny.get_config()) == []
+
+
+def test_restore_functions_name_a_workdir_without_checkpoints(tmp_path):
+  with pytest.raises(FileNotFoundError, match="holds no training checkpoints"):
+    checkpoints.restore_params(tmp_path)
+  assert checkpoints.latest_step(tmp_path) is None
+
+
+def test_incompatible_resume_is_refused(tmp_path):
+  config = tiny.get_config()
+  saver = checkpointing.Checkpointer(tmp_path, max_to_keep=2, asynchronous=False)
+  state = {"step": jnp.array(1)}
+  assert saver.save(1, state, config)
+  saver.wait_until_finished()
+  saver.check_compatible(config)
+  other = tiny.get_config()
+  other.model.variant = "mmc"
+  with pytest.raises(checkpointing.IncompatibleCheckpointError, match="model.variant: 'full'"):
+    saver.check_compatible(other)
+  assert checkpoints.restore_config(tmp_path).model.variant == "full"
+  assert checkpoints.latest_step(tmp_path) == 1
+  restored = saver.restore({"step": jnp.array(0)})
+  np.testing.assert_array_equal(restored["step"], 1)
+  saver.close()
