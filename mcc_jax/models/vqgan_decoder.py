@@ -78,4 +78,7 @@ class Decoder(nn.Module):
       if level != 0:
         x = vqgan_blocks.Upsample(dtype=dtype, name=f"upsample_{level}")(x)
     x = vqgan_blocks.group_norm("norm_out", dtype)(x)
+    # The adaptive GAN weight needs the last convolution's input (see mcc_jax.losses);
+    # collected only when the caller asks for the 'intermediates' collection.
+    self.sow("intermediates", "last_layer_input", x)
     return Conv2d(self.out_channels, 3, padding=1, dtype=dtype, name="conv_out")(x)

@@ -21,30 +21,43 @@ from mcc_jax.train.state import Optimizers
 ADAM_EPS = 1e-8
 
 
-def learning_rate_schedule(config: Mapping) -> optax.Schedule:
+def learning_rate_schedule(config: Mapping, offset: int = 0) -> optax.Schedule:
   """Learning rate per optax update count, from ``config.optimizer``.
 
   Args:
     config: ``learning_rate``, ``decay_steps`` (official iteration milestones) and
       ``decay_factor``.
+    offset: the iteration of the optimiser's first update minus one. The official
+      scheduler steps every optimiser at every iteration, also the discriminator's
+      before it joins, while an optax count starts at the first update; the
+      discriminator's schedule is therefore shifted by its start step.
 
   Returns:
     A schedule: ``learning_rate * decay_factor**k`` at update ``s``, where ``k`` is the
     number of milestones ``m`` with ``s + 1 > m`` (iteration ``s + 1`` past it).
   """
-  boundaries = {int(m): float(config["decay_factor"]) for m in config["decay_steps"]}
-  return optax.piecewise_constant_schedule(float(config["learning_rate"]), boundaries)
+  boundaries = {int(m) - offset: float(config["decay_factor"]) for m in config["decay_steps"]
+                if int(m) - offset > 0}
+  scale = float(config["decay_factor"])**sum(int(m) - offset <= 0 for m in config["decay_steps"])
+  return optax.piecewise_constant_schedule(float(config["learning_rate"]) * scale, boundaries)
 
 
-def adam(config: Mapping) -> optax.GradientTransformation:
+def adam(config: Mapping, offset: int = 0) -> optax.GradientTransformation:
   """Adam (or AdamW with ``weight_decay > 0``) with the scheduled learning rate."""
-  schedule = learning_rate_schedule(config)
+  schedule = learning_rate_schedule(config, offset)
   if config["weight_decay"]:
     return optax.adamw(schedule, b1=config["b1"], b2=config["b2"], eps=ADAM_EPS,
                        weight_decay=config["weight_decay"])
   return optax.adam(schedule, b1=config["b1"], b2=config["b2"], eps=ADAM_EPS)
 
 
-def make_optimizers(config: Mapping) -> Optimizers:
-  """Both transforms from ``config.optimizer``."""
-  return Optimizers(generator=adam(config), discriminator=adam(config))
+def make_optimizers(config: Mapping, discriminator_start_step: int = 0) -> Optimizers:
+  """Both transforms from ``config.optimizer``.
+
+  Args:
+    config: ``config.optimizer``.
+    discriminator_start_step: ``config.losses.discriminator_start_step``; the
+      discriminator's first update is iteration ``discriminator_start_step + 1``.
+  """
+  return Optimizers(generator=adam(config),
+                    discriminator=adam(config, offset=int(discriminator_start_step)))

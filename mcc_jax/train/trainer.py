@@ -21,23 +21,25 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import logging
 import os
 import pathlib
 import signal
 import time
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import logging
 from clu import metric_writers
 from clu import periodic_actions
 from jax.experimental import multihost_utils
 
+from mcc_jax import checkpoints
 from mcc_jax import losses
 from mcc_jax.models import factory
+from mcc_jax.train import batch_groups
 from mcc_jax.train import checkpointing
 from mcc_jax.train import evaluation
 from mcc_jax.train import sharding
@@ -76,6 +78,8 @@ def maybe_initialize_distributed(config: ml_collections.ConfigDict) -> None:
   dist = config.distributed
   if jax.distributed.is_initialized():
     return
+  # CPU processes exchange collectives through gloo (GPUs and TPUs use their own).
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
   if dist.num_processes and dist.num_processes > 1:
     if not dist.coordinator_address or dist.process_id is None:
       raise ValueError("config.distributed: num_processes > 1 needs coordinator_address "
@@ -181,9 +185,13 @@ class _MetricBuffer:
     return {name: float(np.mean([m[name] for m in fetched])) for name in fetched[0]}
 
 
-def _host_batches(config: ml_collections.ConfigDict, seed: int) -> Iterator[dict[str, np.ndarray]]:
+def _host_batches(config: ml_collections.ConfigDict, start_step: int
+                  ) -> Iterator[dict[str, np.ndarray]]:
   import data_pipelines  # pylint: disable=import-outside-toplevel
   per_host = config.batch_size // jax.process_count()
+  # A resumed run draws new pairs: its stream is seeded by the step it resumes from.
+  seed = int(config.seed) if start_step == 0 else int(
+      np.random.SeedSequence([int(config.seed), start_step]).generate_state(1)[0] >> 1)
   dataset = data_pipelines.build_train_pipeline(config.datasets, per_host, seed=seed)
   return dataset.as_numpy_iterator()
 
@@ -200,15 +208,83 @@ def _eval_batches(config: ml_collections.ConfigDict) -> list[dict[str, np.ndarra
   return evaluation.pad_to_common_length(batches)
 
 
+class TrainingProgram:
+  """The jitted pieces of a run on one mesh: state creation, restore and the two steps.
+
+  Args:
+    config: the full configuration.
+    mesh: the device mesh (see :mod:`mcc_jax.train.sharding`).
+    perceptual: the loss's perceptual network (``losses.load_perceptual_network``).
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict, mesh, perceptual):
+    self.config = config
+    self.mesh = mesh
+    self.models = train_step_lib.build_models(config)
+    optimizers = make_optimizers(config.optimizer, config.losses.discriminator_start_step)
+    size = config.model.image_size
+    self._create = functools.partial(
+        train_step_lib.create_train_state, config=config, models=self.models,
+        optimizers=optimizers, batch_shape=(config.batch_size, size, size, 3))
+    self.abstract_state = jax.eval_shape(self._create, jax.random.PRNGKey(0))
+    self.state_sharding = sharding.state_shardings(self.abstract_state, mesh,
+                                                   config.mesh.min_sharded_size)
+    self.replicated = sharding.replicated(mesh)
+    self.batch_sharding = sharding.batch_sharding(mesh)
+    self.perceptual_params = jax.device_put(perceptual.params, self.replicated)
+
+    def jitted_step(adversarial: bool):
+      fn = functools.partial(train_step_lib.train_step, models=self.models,
+                             optimizers=optimizers, features=perceptual, config=config,
+                             adversarial=adversarial)
+      return jax.jit(fn, in_shardings=(self.state_sharding, self.batch_sharding,
+                                        self.replicated),
+                     out_shardings=(self.state_sharding, self.replicated), donate_argnums=(0,))
+
+    self._steps = {False: jitted_step(False), True: jitted_step(True)}
+    self.discriminator_start = int(config.losses.discriminator_start_step)
+
+  def init_state(self, rng: jax.Array):
+    """A new state, created directly in its shardings."""
+    return jax.jit(self._create, out_shardings=self.state_sharding)(rng)
+
+  def restore_target(self):
+    """The abstract state with this mesh's shardings, for checkpoint restores."""
+    return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                        self.abstract_state, self.state_sharding)
+
+  def global_batch(self, local: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+    """This host's ``{'source', 'driving'}`` as global arrays split over the mesh."""
+    return {k: _global(np.asarray(local[k]), self.batch_sharding) for k in ("source", "driving")}
+
+  def step(self, state, batch: dict[str, jax.Array], completed_steps: int):
+    """One training step; returns (state, metrics).
+
+    Args:
+      state: the state after ``completed_steps`` steps (the host tracks the count, so
+        that choosing the step variant needs no device round trip).
+      batch: a global batch.
+      completed_steps: ``state.step``; this step is the official iteration
+        ``completed_steps + 1``. The discriminator takes part once that number passes
+        ``losses.discriminator_start_step`` (5001 in vox256: from iteration 5002 on).
+    """
+    adversarial = completed_steps + 1 > self.discriminator_start
+    return self._steps[adversarial](state, batch, self.perceptual_params)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
-                       batches: Iterable[dict[str, np.ndarray]] | None = None) -> TrainSummary:
+                       batches: Callable[[int], Iterable[dict[str, np.ndarray]]] | None = None
+                       ) -> TrainSummary:
   """Trains (or resumes) a model in ``workdir``.
 
   Args:
     config: the full configuration (see ``configs/``).
     workdir: where checkpoints, TensorBoard summaries and the config go.
-    batches: optional host-local training batches (``{'source', 'driving'}``, float32
-      (B / processes, S, S, 3)); by default ``data_pipelines`` streams them.
+    batches: optional ``batches(start_step)`` returning this host's training batches
+      (``{'source', 'driving'}``, float32 (B / processes, S, S, 3)) from step
+      ``start_step`` on. By default ``data_pipelines`` streams them; a resumed run's
+      stream is seeded with ``(config.seed, start_step)``, so it goes on with new pairs
+      rather than replaying the first ones.
 
   Returns:
     A :class:`TrainSummary`.
@@ -224,81 +300,53 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
   workdir = check_workdir(workdir)
   mesh = sharding.make_mesh(config.mesh)
   sharding.check_batch_size(config.batch_size, mesh)
-  if config.model.batch_norm_group_size:
-    from mcc_jax.train import batch_groups  # pylint: disable=import-outside-toplevel
-    batch_groups.check_group_size(config.batch_size, config.model.batch_norm_group_size)
-  dtype = factory.dtype_of(config.model)
-  perceptual = losses.load_perceptual_network(config.losses, dtype)
-
+  batch_groups.check_group_size(config.batch_size, config.model.batch_norm_group_size)
+  perceptual = losses.load_perceptual_network(config.losses, factory.dtype_of(config.model))
   checkpointer = checkpointing.Checkpointer(
       workdir, max_to_keep=config.checkpoint.max_to_keep,
       asynchronous=config.checkpoint.asynchronous)
   checkpointer.check_compatible(config)
+  start = checkpointer.latest_step() or 0
   if batches is None:
-    batches = _host_batches(config, config.seed)
-  batches = iter(batches)
+    batches = functools.partial(_host_batches, config)
+  batch_iterator = iter(batches(start))  # opens the dataset: bad data fails here
 
-  models = train_step_lib.build_models(config)
-  optimizers = make_optimizers(config.optimizer)
-  size = config.model.image_size
-  batch_shape = (config.batch_size, size, size, 3)
-  create = functools.partial(train_step_lib.create_train_state, config=config, models=models,
-                             optimizers=optimizers, batch_shape=batch_shape)
-  rng = jax.random.PRNGKey(config.seed)
-  abstract = jax.eval_shape(create, rng)
-  state_sharding = sharding.state_shardings(abstract, mesh, config.mesh.min_sharded_size)
-  start = checkpointer.latest_step()
-  if start is None:
-    state = jax.jit(create, out_shardings=state_sharding)(rng)
-    start = 0
+  program = TrainingProgram(config, mesh, perceptual)
+  if start == 0:
+    state = program.init_state(jax.random.PRNGKey(config.seed))
     logging.info("initialised a new run in %s", workdir)
   else:
-    target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                          abstract, state_sharding)
-    state = checkpointer.restore(target, start)
+    state = checkpointer.restore(program.restore_target(), start)
     logging.info("resumed from the checkpoint of step %d in %s", start, workdir)
-
-  replicated = sharding.replicated(mesh)
-  perceptual_params = jax.device_put(perceptual.params, replicated)
-  batch_sharding = sharding.batch_sharding(mesh)
-
-  def jitted_step(adversarial: bool):
-    fn = functools.partial(train_step_lib.train_step, models=models, optimizers=optimizers,
-                           features=perceptual, config=config, adversarial=adversarial)
-    return jax.jit(fn, in_shardings=(state_sharding, batch_sharding, replicated),
-                   out_shardings=(state_sharding, replicated), donate_argnums=(0,))
-
-  steps = {False: jitted_step(False), True: jitted_step(True)}
-  start_d = int(config.losses.discriminator_start_step)
 
   writer = metric_writers.create_default_writer(
       workdir, just_logging=jax.process_index() > 0, asynchronous=True)
   if start == 0:
-    writer.write_hparams({k: v for k, v in _flat_config(config).items()})
+    writer.write_hparams(_flat_config(config))
   hooks = []
-  report = periodic_actions.ReportProgress(num_train_steps=config.total_steps, writer=writer)
   if jax.process_index() == 0:
-    hooks.append(report)
+    hooks.append(periodic_actions.ReportProgress(num_train_steps=config.total_steps,
+                                                 writer=writer))
     if config.profile:
       hooks.append(periodic_actions.Profile(num_profile_steps=5, logdir=str(workdir)))
-
-  eval_step = jax.jit(evaluation.make_eval_step(
-      summaries.reconstruct_fn(models)), in_shardings=(replicated, batch_sharding),
-      out_shardings=replicated)
-  preview = summaries.Preview(models, replicated) if config.image_every_steps else None
+  eval_step = jax.jit(evaluation.make_eval_step(summaries.reconstruct_fn(program.models)),
+                      in_shardings=(program.replicated, program.batch_sharding),
+                      out_shardings=program.replicated)
+  preview = summaries.Preview(program.models, program.replicated) if (
+      config.image_every_steps) else None
   buffer = _MetricBuffer()
   eval_metrics: dict[str, float] = {}
-  last_saved = start if start else None
+  last_saved = start or None
   stopped = False
   step = start
   interval_start, interval_steps = time.time(), 0
 
   def save(current_state, current_step, force=False):
     nonlocal last_saved
-    buffer_means = buffer.flush()  # no checkpoint after a non-finite step
+    means = buffer.flush()  # raises on a non-finite step: nothing after it is saved
     if checkpointer.save(current_step, current_state, config, force=force):
       last_saved = current_step
-    return buffer_means
+    return means
 
   def log(means, current_step):
     nonlocal interval_start, interval_steps
@@ -311,9 +359,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     interval_start, interval_steps = time.time(), 0
 
   def run_eval(current_state, current_step):
-    batches_ = _eval_batches(config)
-    global_batches = (
-        {k: _global(v, batch_sharding) for k, v in b.items()} for b in batches_)
+    global_batches = ({k: _global(v, program.batch_sharding) for k, v in b.items()}
+                      for b in _eval_batches(config))
     variables = {"generator": {"params": current_state.ema_params},
                  "motion_estimator": current_state.variables("motion_estimator")}
     metrics = evaluation.evaluate(eval_step, variables, global_batches)
@@ -322,12 +369,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
 
   with _StopRequest() as stop, mesh:
     while step < config.total_steps:
-      local = next(batches)
-      batch = {k: _global(np.asarray(local[k]), batch_sharding) for k in ("source", "driving")}
+      batch = program.global_batch(next(batch_iterator))
       if preview is not None and preview.batch is None:
         preview.batch = batch
-      adversarial = step + 1 > start_d
-      state, metrics = steps[adversarial](state, batch, perceptual_params)
+      state, metrics = program.step(state, batch, step)
       step += 1
       interval_steps += 1
       buffer.add(step, metrics)
@@ -346,17 +391,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
         log(save(state, step, force=True), step)
         stopped = True
         break
-  checkpointer.wait_until_finished()
+  checkpointer.close()
   writer.flush()
+  writer.close()
+  directory = checkpoints.checkpoint_directory(workdir)
   if stopped:
-    message = (f"stopped at step {step} on SIGTERM; checkpoint saved in "
-               f"{checkpointing.checkpoints.checkpoint_directory(workdir) / str(step)}")
+    message = f"stopped at step {step} on SIGTERM; checkpoint saved in {directory / str(step)}"
   else:
-    message = f"finished at step {step}; checkpoints in {workdir / 'checkpoints'}"
+    message = f"finished at step {step}; checkpoints in {directory}"
   logging.info(message)
   print(message, flush=True)
-  checkpointer.close()
-  writer.close()
   return TrainSummary(step, stopped, last_saved, eval_metrics)
 
 

@@ -29,3 +29,14 @@ def test_first_adam_update_is_lr_times_sign():
                              rtol=1e-5)
   assert isinstance(optimizers.make_optimizers(vox256.get_config().optimizer).generator,
                     optax.GradientTransformation)
+
+
+def test_discriminator_schedule_follows_the_official_iteration():
+  # The discriminator's first update is iteration 5002 (count 0); its rate must halve at
+  # iteration 200001 like the others, i.e. at its own count 200001 - 5002.
+  config = vox256.get_config().optimizer
+  schedule = optimizers.learning_rate_schedule(config, offset=5001)
+  assert float(schedule(0)) == pytest.approx(8e-5)
+  assert float(schedule(200_000 - 5002)) == pytest.approx(8e-5)
+  assert float(schedule(200_001 - 5002)) == pytest.approx(4e-5)
+  assert float(schedule(225_001 - 5002)) == pytest.approx(2e-5)

