@@ -56,6 +56,8 @@ setuptools.setup(
         "test": _TEST,
         # Reading the official PyTorch checkpoints needs torch; any 2.x CPU build works.
         "convert": ["torch>=2.0"],
+        # Plots of the benchmark scripts (benchmarks/learn_sample.py --plot).
+        "benchmarks": ["matplotlib>=3.7"],
     },
     entry_points={"console_scripts": ["mcc-jax=mcc_jax.cli:main"]},
 )

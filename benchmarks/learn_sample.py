@@ -81,8 +81,8 @@ def main(argv=None) -> int:
   sources, targets = _test_frames(config)
   reconstruct = jax.jit(summaries.reconstruct_fn(program.models))
 
-  def evaluate(state):
-    variables = {"generator": {"params": state.ema_params},
+  def evaluate(state, ema=True):
+    variables = {"generator": state.variables("generator", ema=ema),
                  "motion_estimator": state.variables("motion_estimator")}
     return _scores(np.asarray(reconstruct(variables, sources, targets)), targets, lpips_fn)
 
@@ -90,14 +90,17 @@ def main(argv=None) -> int:
   start = time.time()
   next_eval = 0.0
   step = 0
-  print(f"{'minutes':>8s} {'step':>6s} {'PSNR':>7s} {'L1':>7s} {'LPIPS':>7s}", flush=True)
+  print(f"{'minutes':>8s} {'step':>6s} {'PSNR':>7s} {'L1':>7s} {'LPIPS':>7s} {'raw PSNR':>9s}",
+        flush=True)
   while True:
     minutes = (time.time() - start) / 60
     if minutes >= next_eval or minutes >= args.minutes:
       scores = evaluate(state)
-      curve.append({"minutes": minutes, "step": step, **scores})
+      raw = evaluate(state, ema=False)
+      curve.append({"minutes": minutes, "step": step, **scores,
+                    "raw": raw})
       print(f"{minutes:8.1f} {step:6d} {scores['psnr']:7.2f} {scores['l1']:7.4f} "
-            f"{scores['lpips']:7.4f}", flush=True)
+            f"{scores['lpips']:7.4f} {raw['psnr']:9.2f}", flush=True)
       next_eval += args.eval_minutes
       if minutes >= args.minutes:
         break
@@ -112,7 +115,8 @@ def main(argv=None) -> int:
   results = {
       "copy source": _scores(sources, targets, lpips_fn),
       "keypoint flow only": _scores(np.asarray(flow_only), targets, lpips_fn),
-      "mcc-jax (EMA)": curve[-1],
+      "mcc-jax (EMA)": {k: curve[-1][k] for k in ("psnr", "l1", "lpips")},
+      "mcc-jax (raw weights)": curve[-1]["raw"],
   }
   print(f"\nafter {curve[-1]['minutes']:.1f} minutes, {step} steps of batch "
         f"{config.batch_size} at {config.model.image_size}x{config.model.image_size}, "
@@ -133,6 +137,8 @@ def main(argv=None) -> int:
     import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot([c["minutes"] for c in curve], [c["psnr"] for c in curve], "o-", label="mcc-jax (EMA)")
+    ax.plot([c["minutes"] for c in curve], [c["raw"]["psnr"] for c in curve], "s--",
+            label="mcc-jax (raw weights)")
     for name in ("copy source", "keypoint flow only"):
       ax.axhline(results[name]["psnr"], linestyle="--", label=name, color="grey" if
                  name == "copy source" else "tab:orange")

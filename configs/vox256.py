@@ -26,6 +26,9 @@ def model_config(image_size) -> ml_collections.ConfigDict:
       # BatchNorm statistics per group of this many consecutive examples (0: the whole
       # global batch). The official recipe: 4 GPUs x 4 images, per-GPU statistics.
       "batch_norm_group_size": 4,
+      # Recompute the generator's residual blocks in the backward pass instead of keeping
+      # their activations: less memory per example, about one more forward pass of work.
+      "remat": False,
       "keypoint_detector": {
           "block_expansion": 32,
           "max_features": 1024,

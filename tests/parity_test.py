@@ -25,8 +25,10 @@ def test_converted_official_networks_compute_the_same_outputs():
   import check_official_parity  # pylint: disable=import-outside-toplevel
 
   report = io.StringIO()
+  # Judged against a float64 run of the official networks: float32 rounding differs
+  # between machines (AVX2, AVX-512), the port's distance to float64 does not.
   passed = check_official_parity.run(pathlib.Path(OFFICIAL), rtol=1e-4, batch=2, seed=0,
-                                     out=report)
+                                     float64_reference=True, out=report)
   print(report.getvalue())
   assert passed, report.getvalue()
   assert "DIFFERENT" not in report.getvalue()

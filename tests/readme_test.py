@@ -56,7 +56,7 @@ def test_ops_and_models_import_without_tensorflow():
       "    if name == 'tensorflow' or name.startswith('tensorflow.'):\n"
       "      raise ImportError('tensorflow must not be imported')\n"
       "sys.meta_path.insert(0, Block())\n"
-      "import mcc_jax.ops, mcc_jax.models\n"
+      "import mcc_jax.ops, mcc_jax.models, mcc_jax.losses, mcc_jax.train.step\n"
       "print('ok')\n")
   result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT)

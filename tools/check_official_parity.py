@@ -9,10 +9,12 @@ in eval mode and reports, per output, the largest absolute and the relative L2 e
 
     python tools/check_official_parity.py --official-repo PATH [--rtol 1e-4] [--batch 2]
 
-Exit status 0 when every output's relative L2 error is at most ``--rtol`` and every
-network has the official number of parameters, 1 otherwise. ``--float64-reference``
-also runs the official networks in float64 and shows how far each float32
-implementation is from it: both sit at the same rounding floor.
+Exit status 0 when every output passes and every network has the official number of
+parameters, 1 otherwise. An output passes when its relative L2 error is at most
+``--rtol``; with ``--float64-reference`` (which also runs the official networks in
+float64) it also passes when it is no further from the float64 run than 1.5x the
+official float32 output is (``mcc_jax.testing.parity.judge``): how far float32 results
+drift depends on the machine's kernels (AVX2 or AVX-512), not on the port.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from mcc_jax.convert.generator import convert_discriminator, convert_generator  
 from mcc_jax.convert.motion_estimator import convert_motion_estimator  # noqa: E402
 from mcc_jax.convert.state_dict import check_tree_matches  # noqa: E402
 from mcc_jax.models import factory  # noqa: E402
+from mcc_jax.testing import parity  # noqa: E402
 
 
 def _randomise(module, torch, seed: int) -> None:
@@ -185,19 +188,21 @@ def run(official_repo: pathlib.Path, rtol: float = 1e-4, batch: int = 2, seed: i
   header = f"\n{'output':22s} {'max abs error':>14s} {'rel L2 error':>14s} {'output std':>12s}"
   if reference is not None:
     header += f" {'ours vs f64':>12s} {'official vs f64':>16s}"
-  print(header, file=out)
+  print(header + "  verdict", file=out)
   worst = 0.0
   for name, mine in ours_by_name.items():
-    max_abs, rel = _errors(mine, theirs[name])
-    worst = max(worst, rel)
-    line = f"{name:22s} {max_abs:14.3e} {rel:14.3e} {float(np.std(theirs[name])):12.3e}"
+    verdict = parity.judge(mine, theirs[name], None if reference is None else reference[name],
+                           rtol=rtol)
+    worst = max(worst, verdict.rel_l2)
+    passed &= verdict.passed
+    line = (f"{name:22s} {verdict.max_abs:14.3e} {verdict.rel_l2:14.3e} "
+            f"{float(np.std(theirs[name])):12.3e}")
     if reference is not None:
-      line += (f" {_errors(mine, reference[name])[1]:12.3e}"
-               f" {_errors(theirs[name], reference[name])[1]:16.3e}")
-    print(line + ("" if rel <= rtol else f"  > rtol {rtol:g}"), file=out)
-  passed &= worst <= rtol
+      line += f" {verdict.ours_vs_float64:12.3e} {verdict.reference_vs_float64:16.3e}"
+    print(f"{line}  {verdict.reason}", file=out)
   print(f"\n{'PASS' if passed else 'FAIL'}: worst relative L2 error {worst:.3e} "
-        f"(rtol {rtol:g}), batch {batch}, {size}x{size}, float32", file=out)
+        f"(rtol {rtol:g}{', or the float64 rounding floor' if reference is not None else ''}), "
+        f"batch {batch}, {size}x{size}, float32", file=out)
   return passed
 
 

@@ -70,7 +70,6 @@ def pyramid_perceptual_loss(features_fn: FeaturesFn, prediction: jax.Array, targ
   Returns:
     Scalar float32 loss.
   """
-  batch = prediction.shape[0]
   smallest = min(prediction.shape[1:3]) * min(scales)
   if smallest < MIN_SIDE:
     raise ValueError(
@@ -79,18 +78,19 @@ def pyramid_perceptual_loss(features_fn: FeaturesFn, prediction: jax.Array, targ
         f"small for VGG's four 2x2 poolings (at least {MIN_SIDE}); drop that scale")
   total = jnp.zeros((), jnp.float32)
   for predicted, real in zip(image_pyramid(prediction, scales), image_pyramid(target, scales)):
-    # One pass over [prediction; target]: the network has no batch statistics, so this
-    # equals two passes, and halves the number of (large) convolutions launched.
-    features = features_fn(jnp.concatenate([predicted, real.astype(predicted.dtype)]))
-    if len(features) != len(layer_weights):
-      raise ValueError(f"the perceptual network returns {len(features)} feature maps but "
+    mine_all = features_fn(predicted)
+    # The target's features are stopped at the input: no backward pass through the
+    # network for them (and identical target passes of the main and low-resolution
+    # terms are one computation for XLA).
+    theirs_all = features_fn(jax.lax.stop_gradient(real.astype(predicted.dtype)))
+    if len(mine_all) != len(layer_weights):
+      raise ValueError(f"the perceptual network returns {len(mine_all)} feature maps but "
                        f"{len(layer_weights)} layer weights are configured")
-    for weight, feature in zip(layer_weights, features):
+    for weight, mine, theirs in zip(layer_weights, mine_all, theirs_all):
       if weight == 0:
         continue
-      mine = feature[:batch].astype(jnp.float32)
-      theirs = jax.lax.stop_gradient(feature[batch:]).astype(jnp.float32)
-      total = total + weight * jnp.mean(jnp.abs(mine - theirs))
+      theirs = jax.lax.stop_gradient(theirs).astype(jnp.float32)
+      total = total + weight * jnp.mean(jnp.abs(mine.astype(jnp.float32) - theirs))
   return total
 
 

@@ -194,7 +194,7 @@ def build_generator(model: Mapping[str, Any]) -> Generator:
       appearance_code_dim=gen["appearance_code_dim"], appearance_layers=gen["appearance_layers"],
       num_heads=gen["num_heads"], beta=gen["beta"], motion_scales=motion,
       appearance_scales=appearance, code_allocation=model["code_allocation"],
-      dtype=dtype_of(model))
+      dtype=dtype_of(model), remat=bool(model.get("remat", False)))
 
 
 def build_discriminator(model: Mapping[str, Any]) -> PatchDiscriminator:

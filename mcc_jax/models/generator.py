@@ -79,6 +79,8 @@ class Generator(nn.Module):
     appearance_scales: scale indices with appearance compensation.
     code_allocation: ``'prefix'``, ``'equal'`` or ``'shared'``.
     dtype: computation dtype (flows and occlusion maps stay float32).
+    remat: rematerialise the autoencoder's residual blocks in the backward pass (less
+      memory in training, about one more forward pass of compute).
   """
 
   image_size: int = 256
@@ -101,6 +103,7 @@ class Generator(nn.Module):
   appearance_scales: Sequence[int] = (0, 1, 2, 3)
   code_allocation: str = "prefix"
   dtype: Any = jnp.float32
+  remat: bool = False
 
   @property
   def num_scales(self) -> int:
@@ -114,7 +117,8 @@ class Generator(nn.Module):
 
   def setup(self):
     common = dict(nf=self.nf, ch_mult=tuple(self.ch_mult), num_res_blocks=self.num_res_blocks,
-                  attention_levels=tuple(self.attention_levels), dtype=self.dtype)
+                  attention_levels=tuple(self.attention_levels), dtype=self.dtype,
+                  remat=self.remat)
     self.encoder = Encoder(out_channels=self.latent_channels, **common)
     self.decoder = Decoder(out_channels=3, **common)
     if self.motion_scales:

@@ -36,6 +36,8 @@ class Decoder(nn.Module):
       self-attention.
     out_channels: image channels.
     dtype: computation dtype.
+    remat: recompute each residual block's activations in the backward pass instead
+      of keeping them (less memory, about one more forward pass of compute).
   """
 
   nf: int = 64
@@ -44,6 +46,11 @@ class Decoder(nn.Module):
   attention_levels: Sequence[int] = (3,)
   out_channels: int = 3
   dtype: Any = jnp.float32
+  remat: bool = False
+
+  def _res_block(self, *args, **kwargs):
+    block = nn.remat(vqgan_blocks.ResBlock) if self.remat else vqgan_blocks.ResBlock
+    return block(*args, **kwargs)
 
   @nn.compact
   def __call__(self, x: jax.Array, skips: Sequence[jax.Array] | None = None) -> jax.Array:
@@ -64,13 +71,13 @@ class Decoder(nn.Module):
       raise ValueError(f"Decoder: expected {num_levels - 1} skip features, got {len(skips)}.")
     width = self.nf * self.ch_mult[-1]
     x = Conv2d(width, 3, padding=1, dtype=dtype, name="conv_in")(x)
-    x = vqgan_blocks.ResBlock(width, dtype=dtype, name="mid_block_1")(x)
+    x = self._res_block(width, dtype=dtype, name="mid_block_1")(x)
     x = vqgan_blocks.AttnBlock(dtype=dtype, name="mid_attn")(x)
-    x = vqgan_blocks.ResBlock(width, dtype=dtype, name="mid_block_2")(x)
+    x = self._res_block(width, dtype=dtype, name="mid_block_2")(x)
     for step, level in enumerate(reversed(range(num_levels))):
       width = self.nf * self.ch_mult[level]
       for block in range(self.num_res_blocks):
-        x = vqgan_blocks.ResBlock(width, dtype=dtype, name=f"up_{level}_block_{block}")(x)
+        x = self._res_block(width, dtype=dtype, name=f"up_{level}_block_{block}")(x)
         if block == 0 and step > 0 and skips is not None:
           x = SFTFusion(dtype=dtype, name=f"fusion_{level}")(skips[step - 1], x)
         if level in self.attention_levels:

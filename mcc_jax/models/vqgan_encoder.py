@@ -56,6 +56,8 @@ class Encoder(nn.Module):
       self-attention.
     out_channels: width of the output.
     dtype: computation dtype.
+    remat: recompute each residual block's activations in the backward pass instead
+      of keeping them (less memory, about one more forward pass of compute).
   """
 
   nf: int = 64
@@ -64,6 +66,11 @@ class Encoder(nn.Module):
   attention_levels: Sequence[int] = (3,)
   out_channels: int = 256
   dtype: Any = jnp.float32
+  remat: bool = False
+
+  def _res_block(self, *args, **kwargs):
+    block = nn.remat(vqgan_blocks.ResBlock) if self.remat else vqgan_blocks.ResBlock
+    return block(*args, **kwargs)
 
   @nn.compact
   def __call__(self, image: jax.Array, *, stop_after_coarsest_first_block: bool = False
@@ -85,7 +92,7 @@ class Encoder(nn.Module):
     coarsest_first = None
     for level, mult in enumerate(self.ch_mult):
       for block in range(self.num_res_blocks):
-        x = vqgan_blocks.ResBlock(self.nf * mult, dtype=dtype, name=f"down_{level}_block_{block}")(x)
+        x = self._res_block(self.nf * mult, dtype=dtype, name=f"down_{level}_block_{block}")(x)
         if level in self.attention_levels:
           x = vqgan_blocks.AttnBlock(dtype=dtype, name=f"down_{level}_attn_{block}")(x)
         if level == num_levels - 1 and block == 0:
@@ -96,9 +103,9 @@ class Encoder(nn.Module):
         levels.append(x)
         x = vqgan_blocks.Downsample(dtype=dtype, name=f"downsample_{level}")(x)
     levels.append(None)
-    x = vqgan_blocks.ResBlock(dtype=dtype, name="mid_block_1")(x)
+    x = self._res_block(dtype=dtype, name="mid_block_1")(x)
     x = vqgan_blocks.AttnBlock(dtype=dtype, name="mid_attn")(x)
-    x = vqgan_blocks.ResBlock(dtype=dtype, name="mid_block_2")(x)
+    x = self._res_block(dtype=dtype, name="mid_block_2")(x)
     x = vqgan_blocks.group_norm("norm_out", dtype)(x)
     x = Conv2d(self.out_channels, 3, padding=1, dtype=dtype, name="conv_out")(x)
     return EncoderFeatures(levels, coarsest_first, x)

@@ -22,6 +22,7 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from mcc_jax.ops import resize
 
@@ -47,11 +48,14 @@ def coordinate_grid(h: int, w: int, dtype=jnp.float32) -> jax.Array:
   """
   if h < 2 or w < 2:
     raise ValueError(f"coordinate_grid needs h >= 2 and w >= 2, got ({h}, {w}).")
-  x = 2.0 * jnp.arange(w, dtype=jnp.float32) / (w - 1) - 1.0
-  y = 2.0 * jnp.arange(h, dtype=jnp.float32) / (h - 1) - 1.0
-  xx = jnp.broadcast_to(x[None, :], (h, w))
-  yy = jnp.broadcast_to(y[:, None], (h, w))
-  return jnp.stack([xx, yy], axis=-1).astype(dtype)
+  # Computed in float64 on the host and rounded once: every coordinate is the nearest
+  # float to its exact value. (Computed in float32 by XLA, the division may become a
+  # multiplication by a rounded reciprocal, a small error with the same sign across the
+  # grid, which shifts every sampled position coherently.)
+  x = 2.0 * (np.arange(w, dtype=np.float64) / (w - 1)) - 1.0
+  y = 2.0 * (np.arange(h, dtype=np.float64) / (h - 1)) - 1.0
+  grid = np.stack(np.broadcast_arrays(x[None, :], y[:, None]), axis=-1)
+  return jnp.asarray(grid, dtype=dtype)
 
 
 def _unnormalize(coord: jax.Array, size: int, align_corners: bool) -> jax.Array:

@@ -26,7 +26,7 @@ from mcc_jax import checkpoints
 # Fields that define the networks: a checkpoint cannot be resumed when any differs...
 MODEL_FIELDS = ("model", "image_size")
 # ... except these, which change how the same networks are computed, not what they are.
-COMPATIBLE_FIELDS = ("model.dtype", "model.batch_norm_group_size")
+COMPATIBLE_FIELDS = ("model.dtype", "model.batch_norm_group_size", "model.remat")
 
 
 class IncompatibleCheckpointError(ValueError):

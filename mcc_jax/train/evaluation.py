@@ -86,7 +86,8 @@ def evaluate(eval_step: Callable, variables: Any, batches: Iterable[dict[str, ja
     totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
   if totals is None:
     return {"psnr": float("nan"), "l1": float("nan"), "frames": 0}
-  totals = jax.device_get(totals)
+  totals = jax.tree.map(
+      lambda x: np.asarray(x.addressable_data(0)) if isinstance(x, jax.Array) else x, totals)
   count = float(totals["count"])
   return {"psnr": float(totals["psnr"]) / max(count, 1.0),
           "l1": float(totals["l1"]) / max(count, 1.0), "frames": int(count)}

@@ -110,3 +110,18 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
 def replicated(mesh: Mesh) -> NamedSharding:
   """Every device holds the whole array."""
   return NamedSharding(mesh, PartitionSpec())
+
+
+def host_value(tree: Any) -> Any:
+  """Replicated ``jax.Array``s (metrics, pictures) as numpy arrays, on any process.
+
+  On several processes a replicated array spans devices this process cannot address;
+  every device holds the whole value, so this process's first shard is the value.
+  """
+
+  def leaf(x):
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+      return np.asarray(x.addressable_data(0))
+    return np.asarray(x)
+
+  return jax.tree.map(leaf, tree)

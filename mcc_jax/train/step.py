@@ -191,6 +191,11 @@ def discriminator_gradients(params_d: Any, batch_stats_d: Any, real: jax.Array,
   return grads, terms, stats
 
 
+def _norm(tree: Any) -> jax.Array:
+  """Global L2 norm of a gradient tree, in float32."""
+  return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in jax.tree.leaves(tree)))
+
+
 def _codebook_metrics(output) -> dict[str, jax.Array]:
   metrics = {}
   for kind, quantizers in (("motion", output.motion_quantizers),
@@ -203,7 +208,7 @@ def _codebook_metrics(output) -> dict[str, jax.Array]:
 
 def train_step(state: TrainState, batch: dict[str, jax.Array], features_params: Any, *,
                models: Models, optimizers: Optimizers, features, config, adversarial: bool,
-               tps: tps_ops.RandomTPS | None = None) -> tuple[TrainState, dict[str, jax.Array]]:
+               tps: tps_ops.RandomTPS | None = None, with_gradients: bool = False):
   """One training step (see the module docstring).
 
   Args:
@@ -217,11 +222,13 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], features_params: 
     config: the full configuration.
     adversarial: whether the discriminator takes part (static under jit).
     tps: the equivariance transforms; drawn from ``state.rng`` if None.
+    with_gradients: also return the gradients (for parity checks).
 
   Returns:
     (new state, metrics): every loss term, the adaptive weight, the discriminator's
     losses, gradient norms, learning rates and codebook perplexity/usage per scale, as
-    float32 scalars.
+    float32 scalars. With ``with_gradients``, a third element: ``{'generator',
+    'motion_estimator', 'discriminator'}`` gradients (the last None when not adversarial).
   """
   rng, tps_key = jax.random.split(state.rng)
   if tps is None:
@@ -243,13 +250,14 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], features_params: 
   params = dict(state.params, **generator_side)
   opt_state = dict(state.opt_state, generator=generator_opt)
   metrics = dict(terms)
-  metrics["grad_norm_generator"] = optax.global_norm(grads["generator"])
-  metrics["grad_norm_motion_estimator"] = optax.global_norm(grads["motion_estimator"])
+  metrics["grad_norm_generator"] = _norm(grads["generator"])
+  metrics["grad_norm_motion_estimator"] = _norm(grads["motion_estimator"])
   metrics["learning_rate"] = learning_rate_schedule(config.optimizer)(state.step)
   metrics.update(_codebook_metrics(output))
   zero = jnp.zeros((), jnp.float32)
   metrics.update(discriminator_loss=zero, discriminator_real=zero, discriminator_fake=zero,
                  grad_norm_discriminator=zero)
+  d_grads = None
   if adversarial:
     d_grads, d_terms, d_stats = discriminator_gradients(
         params["discriminator"], batch_stats["discriminator"], batch["driving"], output.image,
@@ -260,8 +268,10 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], features_params: 
     batch_stats = dict(batch_stats, discriminator=d_stats)
     opt_state["discriminator"] = d_opt
     metrics.update(d_terms)
-    metrics["grad_norm_discriminator"] = optax.global_norm(d_grads)
+    metrics["grad_norm_discriminator"] = _norm(d_grads)
   metrics = {name: jnp.asarray(value, jnp.float32) for name, value in metrics.items()}
   new_state = TrainState(step=state.step + 1, params=params, batch_stats=batch_stats,
                          ema_params=ema, opt_state=opt_state, rng=rng)
+  if with_gradients:
+    return new_state, metrics, dict(grads, discriminator=d_grads)
   return new_state, metrics

@@ -62,8 +62,9 @@ class Preview:
 
   def images(self, state) -> dict[str, np.ndarray]:
     """``{'preview': (N, S, 5 S, 3) float in [0, 1]}``: one row of five panels per pair."""
-    source, driving, generated, flow, occlusion = jax.device_get(
-        self._pictures(state, self.batch))
+    # Replicated outputs: this process's shard holds the whole value.
+    source, driving, generated, flow, occlusion = (
+        np.asarray(x.addressable_data(0)) for x in self._pictures(state, self.batch))
     size = source.shape[1:3]
     to_unit = lambda x: np.clip((np.asarray(x, np.float32) + 1.0) / 2.0, 0.0, 1.0)
     f = flow.shape[1]

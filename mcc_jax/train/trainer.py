@@ -173,7 +173,7 @@ class _MetricBuffer:
     """Fetches the pending metrics; raises NonFiniteLossError; returns their means."""
     if not self._pending:
       return {}
-    fetched = jax.device_get([m for _, m in self._pending])
+    fetched = sharding.host_value([m for _, m in self._pending])
     steps = [s for s, _ in self._pending]
     self._pending = []
     for step, metrics in zip(steps, fetched):
@@ -242,6 +242,7 @@ class TrainingProgram:
                      out_shardings=(self.state_sharding, self.replicated), donate_argnums=(0,))
 
     self._steps = {False: jitted_step(False), True: jitted_step(True)}
+    self._compiled: dict[bool, Any] = {}
     self.discriminator_start = int(config.losses.discriminator_start_step)
 
   def init_state(self, rng: jax.Array):
@@ -269,7 +270,31 @@ class TrainingProgram:
         ``losses.discriminator_start_step`` (5001 in vox256: from iteration 5002 on).
     """
     adversarial = completed_steps + 1 > self.discriminator_start
-    return self._steps[adversarial](state, batch, self.perceptual_params)
+    if adversarial not in self._compiled:
+      self._compiled[adversarial] = self._steps[adversarial].lower(
+          state, batch, self.perceptual_params).compile()
+      if jax.process_count() > 1:
+        # Processes finish compiling at different times; the first collective must not
+        # wait for a slower one past the collectives' set-up deadline.
+        multihost_utils.sync_global_devices(f"compiled the training step ({adversarial})")
+    return self._compiled[adversarial](state, batch, self.perceptual_params)
+
+
+# Compiled programs of this process, by everything that shapes the step; a notebook or a
+# test that trains again with the same model, objective and mesh reuses the compilation.
+_PROGRAMS: dict[tuple, TrainingProgram] = {}
+_STEP_FIELDS = ("model", "losses", "optimizer", "batch_size", "seed")
+
+
+def cached_program(config: ml_collections.ConfigDict, mesh, perceptual) -> TrainingProgram:
+  """A :class:`TrainingProgram` for ``config`` on ``mesh``, compiled at most once per process."""
+  fields = {name: config[name] for name in _STEP_FIELDS}
+  key = (ml_collections.ConfigDict(fields).to_json_best_effort(sort_keys=True),
+         tuple(mesh.shape.items()), tuple(d.id for d in mesh.devices.flat))
+  if key not in _PROGRAMS:
+    _PROGRAMS.clear()   # keep one: each holds compiled executables and the VGG weights
+    _PROGRAMS[key] = TrainingProgram(config, mesh, perceptual)
+  return _PROGRAMS[key]
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
@@ -311,7 +336,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     batches = functools.partial(_host_batches, config)
   batch_iterator = iter(batches(start))  # opens the dataset: bad data fails here
 
-  program = TrainingProgram(config, mesh, perceptual)
+  program = cached_program(config, mesh, perceptual)
   if start == 0:
     state = program.init_state(jax.random.PRNGKey(config.seed))
     logging.info("initialised a new run in %s", workdir)
@@ -367,33 +392,36 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     writer.write_scalars(current_step, {f"eval/{k}": v for k, v in metrics.items()})
     return metrics
 
-  with _StopRequest() as stop, mesh:
-    while step < config.total_steps:
-      batch = program.global_batch(next(batch_iterator))
-      if preview is not None and preview.batch is None:
-        preview.batch = batch
-      state, metrics = program.step(state, batch, step)
-      step += 1
-      interval_steps += 1
-      buffer.add(step, metrics)
-      for hook in hooks:
-        hook(step)
-      if step % config.log_every_steps == 0 or step == config.total_steps:
-        log(buffer.flush(), step)
-      if preview is not None and step % config.image_every_steps == 0:
-        writer.write_images(step, preview.images(state))
-      if step % config.checkpoint.every_steps == 0 or step == config.total_steps:
-        log(save(state, step), step)
-      if config.eval_every_steps and (step % config.eval_every_steps == 0
-                                      or step == config.total_steps):
-        eval_metrics = run_eval(state, step)
-      if step < config.total_steps and stop.should_stop(step):
-        log(save(state, step, force=True), step)
-        stopped = True
-        break
-  checkpointer.close()
-  writer.flush()
-  writer.close()
+  try:
+    with _StopRequest() as stop:
+      while step < config.total_steps:
+        batch = program.global_batch(next(batch_iterator))
+        if preview is not None and preview.batch is None:
+          preview.batch = batch
+        state, metrics = program.step(state, batch, step)
+        step += 1
+        interval_steps += 1
+        buffer.add(step, metrics)
+        for hook in hooks:
+          hook(step)
+        if step % config.log_every_steps == 0 or step == config.total_steps:
+          log(buffer.flush(), step)
+        if preview is not None and step % config.image_every_steps == 0:
+          writer.write_images(step, preview.images(state))
+        if step % config.checkpoint.every_steps == 0 or step == config.total_steps:
+          log(save(state, step), step)
+        if config.eval_every_steps and (step % config.eval_every_steps == 0
+                                        or step == config.total_steps):
+          eval_metrics = run_eval(state, step)
+        if step < config.total_steps and stop.should_stop(step):
+          log(save(state, step, force=True), step)
+          stopped = True
+          break
+  finally:
+    # Saves already started belong to healthy steps: finish them whatever happened.
+    checkpointer.close()
+    writer.flush()
+    writer.close()
   directory = checkpoints.checkpoint_directory(workdir)
   if stopped:
     message = f"stopped at step {step} on SIGTERM; checkpoint saved in {directory / str(step)}"

@@ -35,3 +35,22 @@ def test_inference_benchmark_writes_figures_keyed_by_batch_size(tmp_path):
     assert entry["sec_per_frame"] > 0
     assert abs(entry["frames_per_sec"] * entry["sec_per_frame"] - 1) < 1e-9
     assert entry["gflop_per_frame"] > 0 and entry["image_size"] == 64
+
+
+def test_train_step_benchmark_reports_time_and_memory(tmp_path):
+  out = _run("train_step.py", "--config", "configs/tiny.py", "--steps", "1",
+             "--json", str(tmp_path / "train.json"))
+  assert "s/step" in out
+  figures = json.loads((tmp_path / "train.json").read_text())["mcc_jax"]
+  assert figures["step_seconds"] > 0 and figures["peak_rss_bytes"] > 2**20
+  assert figures["gflop_per_step"] > 0
+
+
+def test_learn_sample_benchmark_scores_the_baselines(tmp_path):
+  out = _run("learn_sample.py", "--minutes", "0", "--json", str(tmp_path / "learn.json"))
+  assert "copy source" in out
+  results = json.loads((tmp_path / "learn.json").read_text())["results"]
+  assert set(results) == {"copy source", "keypoint flow only", "mcc-jax (EMA)",
+                          "mcc-jax (raw weights)"}
+  for scores in results.values():
+    assert 5 < scores["psnr"] < 60 and 0 <= scores["lpips"] < 1.5

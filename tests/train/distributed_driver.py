@@ -6,7 +6,9 @@
 import os
 import sys
 
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+# Four devices per process; the lowest LLVM optimisation level, as in the test session.
+os.environ["XLA_FLAGS"] = ("--xla_force_host_platform_device_count=4 "
+                           "--xla_backend_optimization_level=0")
 
 import jax  # noqa: E402
 
@@ -21,7 +23,7 @@ from mcc_jax.train import trainer  # noqa: E402
 
 def main():
   process_id, port, workdir = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-  config = trainer_test.small_config(total_steps=3)
+  config = trainer_test.small_config(total_steps=4)
   config.distributed.num_processes = 2
   config.distributed.process_id = process_id
   config.distributed.coordinator_address = f"localhost:{port}"

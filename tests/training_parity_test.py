@@ -1,0 +1,32 @@
+"""One training step against the official training code (needs a checkout of it).
+
+Set MCC_OFFICIAL_REPO to a checkout of ShaelynZ/synergize-motion-appearance to run it;
+it is skipped otherwise. Full 256x256 model: several minutes and about 12 GB of memory.
+See docs/training.md.
+"""
+
+import io
+import os
+import pathlib
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+OFFICIAL = os.environ.get("MCC_OFFICIAL_REPO")
+
+pytestmark = [
+    pytest.mark.parity,
+    pytest.mark.skipif(not OFFICIAL, reason="set MCC_OFFICIAL_REPO to the official checkout"),
+]
+
+
+def test_one_training_step_equals_the_official_step():
+  sys.path.insert(0, str(ROOT / "tools"))
+  import check_training_parity  # pylint: disable=import-outside-toplevel
+
+  report = io.StringIO()
+  passed = check_training_parity.run(pathlib.Path(OFFICIAL), batch=2, seed=0,
+                                     float64_reference=True, out=report)
+  print(report.getvalue())
+  assert passed, report.getvalue()

@@ -1,0 +1,271 @@
+"""Checks that one mcc-jax training step equals one step of the official training code.
+
+Builds the official networks (options/train.yml, random weights as in
+check_official_parity.py; random smooth frames as inputs) and a randomly initialised VGG19 of torchvision's architecture
+for the perceptual loss, converts every weight to mcc-jax, and runs one training step on
+both sides with the same batch and the same random equivariance transform, at an
+iteration after the discriminator's start (5002: GAN term, adaptive weight and the
+discriminator step are active). The official step is the official code's own
+``optimize_parameters`` (see tools/official_training.py). Compared:
+
+* every loss term, the adaptive weight, the total, the discriminator's losses;
+* the gradient of the generator objective per parameter group (generator, keypoint
+  detector, dense motion) and the discriminator's gradient (relative L2 per group);
+* the parameters after one Adam step of each optimiser (relative L2 per group).
+
+    python tools/check_training_parity.py --official-repo PATH [--float64-reference]
+        [--batch 2] [--seed 0]
+
+Each output is judged with ``mcc_jax.testing.parity.judge``: within the flat bound
+(1e-4 for terms and gradients, 1e-5 for parameters) of the official float32 run, or,
+with ``--float64-reference``, no further from the official float64 run than 1.5x the
+official float32 run is. Exit status 0 when everything passes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import functools
+import gc
+import pathlib
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+_HERE = pathlib.Path(__file__).resolve().parent
+sys.path[:0] = [str(_HERE), str(_HERE.parent)]
+import check_official_parity  # noqa: E402
+import official_training  # noqa: E402
+
+from configs import vox256  # noqa: E402
+from mcc_jax.convert.generator import convert_discriminator, convert_generator  # noqa: E402
+from mcc_jax.convert.motion_estimator import convert_motion_estimator  # noqa: E402
+from mcc_jax.convert.vgg import convert_vgg  # noqa: E402
+from mcc_jax.losses import PerceptualNetwork  # noqa: E402
+from mcc_jax.models.vgg import VGGFeatures  # noqa: E402
+from mcc_jax.ops import tps as tps_ops  # noqa: E402
+from mcc_jax.testing import parity  # noqa: E402
+from mcc_jax.train import optimizers as optimizers_lib  # noqa: E402
+from mcc_jax.train import step as step_lib  # noqa: E402
+from mcc_jax.train.state import TrainState  # noqa: E402
+
+ITERATION = 5002
+# Official log key -> our term name.
+_TERMS = {
+    "l_g_pix": "l1", "l_g_gan": "gan", "d_weight": "adaptive_weight",
+    "l_g_motion_codebook_code": "motion_code",
+    "l_g_motion_codebook_recon": "motion_reconstruction",
+    "l_g_pix_lr_0": "low_resolution_l1", "l_g_percep_lr_0": "low_resolution_perceptual",
+    "l_g_app_codebook_code": "appearance_code", "l_equivariance_value": "equivariance_value",
+    "l_equivariance_jacobian": "equivariance_jacobian", "l_kpd": "keypoint_distance",
+    "l_d_real": "discriminator_real", "l_d_fake": "discriminator_fake",
+}
+
+
+def _numpy_state(net, values=None):
+  """state_dict as float64 numpy; ``values`` replaces the parameters (e.g. by their grads)."""
+  state = {k: v.detach().double().numpy() for k, v in net.state_dict().items()}
+  if values is not None:
+    for name, param in net.named_parameters():
+      state[name] = values(name, param)
+  return state
+
+
+def _grads(name, param):
+  return (np.zeros(tuple(param.shape)) if param.grad is None
+          else param.grad.detach().double().numpy())
+
+
+def _official_step(official, networks, vgg, torch, dtype, source, driving, theta, control):
+  """Runs the official step; returns terms, gradients and parameters as numpy trees."""
+  networks = {k: copy.deepcopy(v) for k, v in networks.items()}
+  vgg.to(dtype)
+  model = official_training.build_step(official, networks, torch, dtype)
+  to_torch = lambda x: torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(dtype)
+  model.feed_data({"source": to_torch(source), "driving": to_torch(driving)})
+  with official_training.cpu_cuda_calls(torch), official_training.fixed_transform(
+      official, theta, control, torch, dtype):
+    model.optimize_parameters(ITERATION)
+  log = dict(model.log_dict)
+  terms = {ours: log[key] for key, ours in _TERMS.items()}
+  # From iteration 5002 the official logged l_g_percep is percep + pix (in-place +=).
+  terms["perceptual"] = log["l_g_percep"] - log["l_g_pix"]
+  terms["total"] = sum(v for k, v in terms.items()
+                       if k not in ("adaptive_weight", "discriminator_real",
+                                    "discriminator_fake"))
+  terms["discriminator_loss"] = log["l_d_real"] + log["l_d_fake"]
+  generator, estimator, disc = (networks[k] for k in
+                                ("generator", "motion_estimator", "discriminator"))
+  out = {
+      "terms": terms,
+      "grads": {"generator": _numpy_state(generator, _grads),
+                "motion_estimator": _numpy_state(estimator, _grads),
+                "discriminator": _numpy_state(disc, _grads)},
+      "params": {"generator": _numpy_state(generator),
+                 "motion_estimator": _numpy_state(estimator),
+                 "discriminator": _numpy_state(disc)},
+  }
+  del model, networks
+  gc.collect()
+  return out
+
+
+def _to_ours(trees, models, num_layers):
+  """Official-layout numpy state dicts -> our parameter trees (per group)."""
+  f32 = lambda tree: jax.tree.map(lambda x: np.asarray(x, np.float64), tree)
+  estimator = convert_motion_estimator({k: v.astype(np.float32) for k, v in
+                                        trees["motion_estimator"].items()}, models.motion_estimator)
+  return {
+      "generator": f32(convert_generator(trees["generator"], models.generator)["params"]),
+      "keypoint_detector": f32(estimator["params"]["keypoint_detector"]),
+      "dense_motion": f32(estimator["params"]["dense_motion"]),
+      "discriminator": f32(convert_discriminator(trees["discriminator"], num_layers)["params"]),
+  }
+
+
+def _smooth_images(rng, batch: int, size: int) -> np.ndarray:
+  """Random frames in [-1, 1] with the smoothness of real ones (16x16 noise, bilinear).
+
+  Pixel-independent noise would make the equivariance loss's resampled frame (and so its
+  keypoints) depend on the last bit of every sampling position, a sensitivity no real
+  frame has, which turns the float32 rounding of either side into large differences.
+  """
+  import torch  # pylint: disable=import-outside-toplevel
+  coarse = torch.from_numpy(rng.uniform(-1, 1, (batch, 3, 16, 16)))
+  fine = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bilinear",
+                                         align_corners=False)
+  return fine.permute(0, 2, 3, 1).numpy().astype(np.float32)
+
+
+def _flat(tree) -> np.ndarray:
+  return np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in jax.tree.leaves(tree)])
+
+
+def run(official_repo, batch: int = 2, seed: int = 0, float64_reference: bool = False,
+        out=sys.stdout) -> bool:
+  """Runs the comparison, prints the table and returns whether everything passed."""
+  import torch  # pylint: disable=import-outside-toplevel
+
+  jax.config.update("jax_default_matmul_precision", "highest")
+  torch.manual_seed(seed)
+  vgg = official_training.random_vgg19(torch, seed)
+  official = official_training.load(official_repo, vgg)
+  code, options = official.code, official.options
+  build = lambda cls, block: cls(**{k: v for k, v in options[block].items() if k != "type"})
+  networks = {"generator": build(code.AppMotionCompFormer, "network_g"),
+              "motion_estimator": build(code.MotionEstimator, "network_motion_estimator"),
+              "discriminator": build(code.VQGANDiscriminator, "network_d")}
+  for index, net in enumerate(networks.values()):
+    check_official_parity._randomise(net, torch, seed + index)  # pylint: disable=protected-access
+
+  config = vox256.get_config()
+  config.model.batch_norm_group_size = 0        # the official step: one GPU's whole batch
+  config.batch_size = batch
+  models = step_lib.build_models(config)
+  size = config.model.image_size
+  rng = np.random.default_rng(seed)
+  source, driving = (_smooth_images(rng, batch, size) for _ in range(2))
+  theta = (np.eye(2, 3)[None] + 0.05 * rng.normal(size=(batch, 2, 3))).astype(np.float32)
+  control = (0.005 * rng.normal(size=(batch, 25))).astype(np.float32)
+
+  initial = {name: _numpy_state(net) for name, net in networks.items()}
+  vgg_state = {f"features.{k}": v.detach().numpy().copy()
+               for k, v in vgg.features.state_dict().items()}
+  theirs = _official_step(official, networks, vgg, torch, torch.float32, source, driving,
+                          theta, control)
+  reference = (_official_step(official, networks, vgg, torch, torch.float64, source, driving,
+                              theta, control) if float64_reference else None)
+  del networks, vgg
+  gc.collect()
+
+  # Our side: the same weights, one step of mcc_jax.train.step.train_step.
+  f32 = lambda d: {k: v.astype(np.float32) for k, v in d.items()}
+  gen_vars = convert_generator(f32(initial["generator"]), models.generator)
+  motion_vars = convert_motion_estimator(f32(initial["motion_estimator"]), models.motion_estimator)
+  num_layers = models.discriminator.num_layers
+  disc_vars = convert_discriminator(f32(initial["discriminator"]), num_layers)
+  optimizers = optimizers_lib.make_optimizers(config.optimizer, 0)
+  params = {"generator": gen_vars["params"], "motion_estimator": motion_vars["params"],
+            "discriminator": disc_vars["params"]}
+  state = TrainState(
+      step=jnp.asarray(ITERATION - 1, jnp.int32), params=params,
+      batch_stats={"motion_estimator": motion_vars["batch_stats"],
+                   "discriminator": disc_vars["batch_stats"]},
+      ema_params=jax.tree.map(jnp.copy, gen_vars["params"]),
+      opt_state={"generator": optimizers.generator.init(
+          {k: params[k] for k in ("generator", "motion_estimator")}),
+                 "discriminator": optimizers.discriminator.init(params["discriminator"])},
+      rng=jax.random.PRNGKey(0))
+  perceptual = PerceptualNetwork(VGGFeatures("vgg19"), convert_vgg(vgg_state, "vgg19"))
+  tps = tps_ops.RandomTPS(theta=jnp.asarray(theta),
+                          control_points=tps_ops.coordinate_grid(5, 5).reshape(-1, 2),
+                          control_params=jnp.asarray(control))
+  step = jax.jit(functools.partial(step_lib.train_step, models=models, optimizers=optimizers,
+                                   features=perceptual, config=config, adversarial=True,
+                                   with_gradients=True))
+  new_state, metrics, grads = jax.device_get(
+      step(state, {"source": source, "driving": driving}, perceptual.params, tps=tps))
+
+  ours = {
+      "terms": {k: float(metrics[k]) for k in theirs["terms"]},
+      "grads": {"generator": grads["generator"],
+                "keypoint_detector": grads["motion_estimator"]["keypoint_detector"],
+                "dense_motion": grads["motion_estimator"]["dense_motion"],
+                "discriminator": grads["discriminator"]},
+      "params": {"generator": new_state.params["generator"],
+                 "keypoint_detector": new_state.params["motion_estimator"]["keypoint_detector"],
+                 "dense_motion": new_state.params["motion_estimator"]["dense_motion"],
+                 "discriminator": new_state.params["discriminator"]},
+  }
+  converted = {kind: _to_ours(theirs[kind], models, num_layers) for kind in ("grads", "params")}
+  converted_ref = ({kind: _to_ours(reference[kind], models, num_layers)
+                    for kind in ("grads", "params")} if reference else None)
+
+  passed = True
+  header = f"{'quantity':34s} {'ours':>12s} {'official':>12s} {'rel error':>10s}"
+  if reference:
+    header += f" {'ours vs f64':>12s} {'official vs f64':>16s}"
+  print(header + "  verdict", file=out)
+
+  def line(name, mine, theirs_value, ref_value, rtol, show_values=True):
+    nonlocal passed
+    verdict = parity.judge(mine, theirs_value, ref_value, rtol=rtol)
+    passed &= verdict.passed
+    values = (f"{float(np.ravel(mine)[0]):12.6g} {float(np.ravel(theirs_value)[0]):12.6g}"
+              if show_values else f"{'':12s} {'':12s}")
+    text = f"{name:34s} {values} {verdict.rel_l2:10.2e}"
+    if reference:
+      text += f" {verdict.ours_vs_float64:12.2e} {verdict.reference_vs_float64:16.2e}"
+    print(text + f"  {verdict.reason}", file=out)
+
+  for name in theirs["terms"]:
+    ref = reference["terms"][name] if reference else None
+    line(f"term {name}", np.float64(ours["terms"][name]), np.float64(theirs["terms"][name]),
+         None if ref is None else np.float64(ref), 1e-4)
+  for kind, rtol, label in (("grads", 1e-4, "gradient"), ("params", 1e-5, "parameters after step")):
+    for group in ("generator", "keypoint_detector", "dense_motion", "discriminator"):
+      ref = _flat(converted_ref[kind][group]) if reference else None
+      line(f"{label} {group}", _flat(ours[kind][group]), _flat(converted[kind][group]), ref,
+           rtol, show_values=False)
+  print(f"\n{'PASS' if passed else 'FAIL'}: one training step at iteration {ITERATION}, batch "
+        f"{batch}, {size}x{size}, float32, random weights", file=out)
+  return passed
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--official-repo", required=True, type=pathlib.Path)
+  parser.add_argument("--batch", type=int, default=2)
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--float64-reference", action="store_true",
+                      help="Also run the official step in float64 and judge each quantity by "
+                      "its distance to that run.")
+  args = parser.parse_args(argv)
+  return 0 if run(args.official_repo, args.batch, args.seed, args.float64_reference) else 1
+
+
+if __name__ == "__main__":
+  sys.exit(main())
