@@ -112,8 +112,16 @@ def restore_params(workdir: str | pathlib.Path, step: int | None = None) -> dict
   """
   with _existing_manager(workdir) as manager:
     step = _resolve_step(manager, workdir, step)
-    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
-  state = jax.tree.map(np.asarray, restored.state)
+  # Restored onto this process's first device, whatever topology saved it (a run on
+  # several hosts or devices): the target's shardings say where the arrays go.
+  path = checkpoint_directory(workdir) / str(step) / "state"
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  with ocp.StandardCheckpointer() as checkpointer:
+    metadata = checkpointer.metadata(path)
+    tree = getattr(metadata, "item_metadata", metadata)
+    target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), tree)
+    restored = checkpointer.restore(path, target)
+  state = jax.tree.map(np.asarray, restored)
   return {
       "generator": {"params": state["params"]["generator"]},
       "generator_ema": {"params": state["ema_params"]},

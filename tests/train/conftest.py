@@ -30,3 +30,14 @@ def subprocess_env():
   env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
   env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   return env
+
+
+@pytest.fixture(autouse=True, scope="module")
+def release_compiled_programs():
+  """Frees each module's compiled training programs: they hold gigabytes on CPU."""
+  yield
+  from mcc_jax.train import trainer  # pylint: disable=import-outside-toplevel
+  trainer._PROGRAMS.clear()  # pylint: disable=protected-access
+  jax.clear_caches()
+  import gc  # pylint: disable=import-outside-toplevel
+  gc.collect()
