@@ -33,3 +33,19 @@ def test_rounding_floor_accepts_ours_when_no_further_from_float64():
   # A real error: far from float64 although the reference is close to it.
   wrong = exact + 1e-3 * rng.normal(size=1000)
   assert not parity.judge(wrong, reference, exact).passed
+
+
+def test_reference_runs_set_the_floor_by_the_furthest_run():
+  rng = np.random.default_rng(2)
+  exact = rng.normal(size=1000)
+  lucky = exact + 1e-5 * rng.normal(size=1000)       # one reference run close by chance
+  spread = [exact + 3e-4 * rng.normal(size=1000) for _ in range(2)]
+  ours = exact + 4e-4 * rng.normal(size=1000)
+  assert not parity.judge(ours, lucky, exact).passed
+  verdict = parity.judge(ours, lucky, exact, reference_runs=spread)
+  assert verdict.passed and verdict.reason == "rounding floor"
+  assert verdict.reference_vs_float64 == pytest.approx(
+      max(parity.relative_l2(r, exact) for r in spread))
+  # The extra runs widen the floor only to their own distance: a real error still fails.
+  wrong = exact + 2e-3 * rng.normal(size=1000)
+  assert not parity.judge(wrong, lucky, exact, reference_runs=spread).passed

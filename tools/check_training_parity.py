@@ -19,7 +19,10 @@ discriminator step are active). The official step is the official code's own
 Each output is judged with ``mcc_jax.testing.parity.judge``: within the flat bound
 (1e-4 for terms and gradients, 1e-5 for parameters) of the official float32 run, or,
 with ``--float64-reference``, no further from the official float64 run than 1.5x the
-official float32 run is. Exit status 0 when everything passes.
+official float32 runs are: the run on the batch itself and ``--rounding-runs`` more on
+the batch moved by one ulp per pixel (random direction), which sample how far float32
+rounding alone carries the official step across its discontinuities (nearest-code
+choices, bilinear sampling cells, ReLU kinks). Exit status 0 when everything passes.
 """
 
 from __future__ import annotations
@@ -144,8 +147,22 @@ def _flat(tree) -> np.ndarray:
   return np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in jax.tree.leaves(tree)])
 
 
+def _one_ulp(rng, x: np.ndarray) -> np.ndarray:
+  """``x`` with every element moved to a neighbouring float32, in a random direction."""
+  direction = np.where(rng.random(x.shape) < 0.5, -np.inf, np.inf).astype(np.float32)
+  return np.nextafter(x.astype(np.float32), direction)
+
+
+def _summarise(run, models, num_layers, dtype):
+  """An official step's terms, and its gradients and parameters per group, flattened."""
+  trees = {kind: _to_ours(run[kind], models, num_layers) for kind in ("grads", "params")}
+  return {"terms": run["terms"],
+          **{kind: {group: _flat(tree).astype(dtype) for group, tree in groups.items()}
+             for kind, groups in trees.items()}}
+
+
 def run(official_repo, batch: int = 2, seed: int = 0, float64_reference: bool = False,
-        out=sys.stdout) -> bool:
+        rounding_runs: int = 2, out=sys.stdout) -> bool:
   """Runs the comparison, prints the table and returns whether everything passed."""
   import torch  # pylint: disable=import-outside-toplevel
 
@@ -174,10 +191,17 @@ def run(official_repo, batch: int = 2, seed: int = 0, float64_reference: bool = 
   initial = {name: _numpy_state(net) for name, net in networks.items()}
   vgg_state = {f"features.{k}": v.detach().numpy().copy()
                for k, v in vgg.features.state_dict().items()}
-  theirs = _official_step(official, networks, vgg, torch, torch.float32, source, driving,
-                          theta, control)
-  reference = (_official_step(official, networks, vgg, torch, torch.float64, source, driving,
-                              theta, control) if float64_reference else None)
+  num_layers = models.discriminator.num_layers
+  summary = lambda run, dtype: _summarise(run, models, num_layers, dtype)
+  official_step = functools.partial(_official_step, official, networks, vgg, torch)
+  theirs = summary(official_step(torch.float32, source, driving, theta, control), np.float32)
+  reference = runs = None
+  if float64_reference:
+    reference = summary(official_step(torch.float64, source, driving, theta, control),
+                        np.float64)
+    runs = [summary(official_step(torch.float32, *(_one_ulp(rng, x) for x in (source, driving)),
+                                  theta, control), np.float32)
+            for _ in range(rounding_runs)]
   del networks, vgg
   gc.collect()
 
@@ -185,7 +209,6 @@ def run(official_repo, batch: int = 2, seed: int = 0, float64_reference: bool = 
   f32 = lambda d: {k: v.astype(np.float32) for k, v in d.items()}
   gen_vars = convert_generator(f32(initial["generator"]), models.generator)
   motion_vars = convert_motion_estimator(f32(initial["motion_estimator"]), models.motion_estimator)
-  num_layers = models.discriminator.num_layers
   disc_vars = convert_discriminator(f32(initial["discriminator"]), num_layers)
   optimizers = optimizers_lib.make_optimizers(config.optimizer, 0)
   params = {"generator": gen_vars["params"], "motion_estimator": motion_vars["params"],
@@ -220,38 +243,39 @@ def run(official_repo, batch: int = 2, seed: int = 0, float64_reference: bool = 
                  "dense_motion": new_state.params["motion_estimator"]["dense_motion"],
                  "discriminator": new_state.params["discriminator"]},
   }
-  converted = {kind: _to_ours(theirs[kind], models, num_layers) for kind in ("grads", "params")}
-  converted_ref = ({kind: _to_ours(reference[kind], models, num_layers)
-                    for kind in ("grads", "params")} if reference else None)
 
   passed = True
   header = f"{'quantity':34s} {'ours':>12s} {'official':>12s} {'rel error':>10s}"
   if reference:
-    header += f" {'ours vs f64':>12s} {'official vs f64':>16s}"
+    header += f" {'ours vs f64':>12s} {'official vs f64':>16s} {'floor (max)':>12s}"
   print(header + "  verdict", file=out)
 
-  def line(name, mine, theirs_value, ref_value, rtol, show_values=True):
+  def line(name, mine, theirs_value, ref_value, run_values, rtol, show_values=True):
     nonlocal passed
-    verdict = parity.judge(mine, theirs_value, ref_value, rtol=rtol)
+    verdict = parity.judge(mine, theirs_value, ref_value, reference_runs=run_values, rtol=rtol)
     passed &= verdict.passed
     values = (f"{float(np.ravel(mine)[0]):12.6g} {float(np.ravel(theirs_value)[0]):12.6g}"
               if show_values else f"{'':12s} {'':12s}")
     text = f"{name:34s} {values} {verdict.rel_l2:10.2e}"
     if reference:
-      text += f" {verdict.ours_vs_float64:12.2e} {verdict.reference_vs_float64:16.2e}"
+      single = parity.relative_l2(theirs_value, ref_value)
+      text += (f" {verdict.ours_vs_float64:12.2e} {single:16.2e}"
+               f" {verdict.reference_vs_float64:12.2e}")
     print(text + f"  {verdict.reason}", file=out)
 
   for name in theirs["terms"]:
-    ref = reference["terms"][name] if reference else None
+    ref = np.float64(reference["terms"][name]) if reference else None
     line(f"term {name}", np.float64(ours["terms"][name]), np.float64(theirs["terms"][name]),
-         None if ref is None else np.float64(ref), 1e-4)
+         ref, [np.float64(r["terms"][name]) for r in runs or ()], 1e-4)
   for kind, rtol, label in (("grads", 1e-4, "gradient"), ("params", 1e-5, "parameters after step")):
     for group in ("generator", "keypoint_detector", "dense_motion", "discriminator"):
-      ref = _flat(converted_ref[kind][group]) if reference else None
-      line(f"{label} {group}", _flat(ours[kind][group]), _flat(converted[kind][group]), ref,
-           rtol, show_values=False)
+      ref = reference[kind][group] if reference else None
+      line(f"{label} {group}", _flat(ours[kind][group]), theirs[kind][group], ref,
+           [r[kind][group] for r in runs or ()], rtol, show_values=False)
   print(f"\n{'PASS' if passed else 'FAIL'}: one training step at iteration {ITERATION}, batch "
-        f"{batch}, {size}x{size}, float32, random weights", file=out)
+        f"{batch}, {size}x{size}, float32, random weights"
+        + (f"; floor from {1 + rounding_runs} official float32 runs" if reference else ""),
+        file=out)
   return passed
 
 
@@ -263,8 +287,14 @@ def main(argv=None) -> int:
   parser.add_argument("--float64-reference", action="store_true",
                       help="Also run the official step in float64 and judge each quantity by "
                       "its distance to that run.")
+  parser.add_argument("--rounding-runs", type=int, default=2,
+                      help="With --float64-reference: further official float32 runs on the "
+                      "batch moved by one ulp, to sample the rounding floor (default 2).")
   args = parser.parse_args(argv)
-  return 0 if run(args.official_repo, args.batch, args.seed, args.float64_reference) else 1
+  if args.rounding_runs < 0:
+    parser.error(f"--rounding-runs must be >= 0, got {args.rounding_runs}")
+  return 0 if run(args.official_repo, args.batch, args.seed, args.float64_reference,
+                  args.rounding_runs) else 1
 
 
 if __name__ == "__main__":

@@ -42,8 +42,9 @@ class PatchDiscriminator(nn.Module):
     """
 
     def norm(name):
+      # Two-pass batch variance, as PyTorch computes it (see hourglass.batch_norm).
       return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                          dtype=self.dtype, name=name)
+                          dtype=self.dtype, use_fast_variance=False, name=name)
 
     x = Conv2d(self.ndf, 4, stride=2, padding=1, dtype=self.dtype, name="conv_0")(image)
     x = nn.leaky_relu(x, 0.2)

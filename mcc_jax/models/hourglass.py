@@ -37,9 +37,11 @@ def batch_norm(train: bool, dtype: Any, name: str | None = None) -> nn.BatchNorm
   Returns:
     An unbound ``flax.linen.BatchNorm``.
   """
-  # PyTorch's momentum weights the new batch; Flax's weights the running average.
+  # PyTorch's momentum weights the new batch; Flax's weights the running average. The
+  # batch variance in two passes, mean((x - mean)^2), as PyTorch computes it: Flax's
+  # default E[x^2] - E[x]^2 loses float32 digits to cancellation.
   return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype,
-                      param_dtype=jnp.float32, name=name)
+                      param_dtype=jnp.float32, use_fast_variance=False, name=name)
 
 
 def check_input_size(owner: str, size: tuple[int, int], num_blocks: int, detail: str) -> None:

@@ -23,8 +23,13 @@ EPSILON = 1e-6
 
 
 def group_norm(name: str | None = None, dtype: Any = jnp.float32) -> nn.GroupNorm:
-  """GroupNorm(32 groups, eps 1e-6) with a learnable scale and bias."""
-  return nn.GroupNorm(num_groups=NUM_GROUPS, epsilon=EPSILON, dtype=dtype, name=name)
+  """GroupNorm(32 groups, eps 1e-6) with a learnable scale and bias.
+
+  The variance is computed in two passes, mean((x - mean)^2), as PyTorch does; Flax's
+  default E[x^2] - E[x]^2 loses float32 digits to cancellation.
+  """
+  return nn.GroupNorm(num_groups=NUM_GROUPS, epsilon=EPSILON, dtype=dtype, name=name,
+                      use_fast_variance=False)
 
 
 def swish(x: jax.Array) -> jax.Array:

@@ -1,11 +1,16 @@
-"""Hourglass: widths, skip concatenation, the list of decoder outputs, size checks."""
+"""Hourglass: widths, skip concatenation, the list of decoder outputs, size checks; the
+normalisation layers' variance."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mcc_jax.models.hourglass import Hourglass
+import flax.linen as nn
+
+from mcc_jax.models import vqgan_blocks
+from mcc_jax.models.discriminator import PatchDiscriminator
+from mcc_jax.models.hourglass import Hourglass, batch_norm
 
 
 def test_decoder_outputs_concatenate_the_skips_and_the_last_is_the_default_output():
@@ -31,3 +36,44 @@ def test_rejects_sizes_that_do_not_halve_cleanly(shape):
   with pytest.raises(ValueError, match=r"num_blocks=3.*multiples of 8"):
     jax.eval_shape(lambda x: model.init(jax.random.PRNGKey(0), x, train=False),
                    jax.ShapeDtypeStruct(shape, jnp.float32))
+
+
+
+def _two_pass_normalised(x, axes):
+  x = np.asarray(x, np.float64)
+  mean = x.mean(axis=axes, keepdims=True)
+  return (x - mean) / np.sqrt(((x - mean) ** 2).mean(axis=axes, keepdims=True) + 1e-5)
+
+
+def _norm_modules(module, *args, **kwargs):
+  """Every BatchNorm and GroupNorm that ``module.init`` calls."""
+  found = []
+
+  def record(next_fun, args_, kwargs_, context):
+    if isinstance(context.module, (nn.BatchNorm, nn.GroupNorm)):
+      found.append(context.module)
+    return next_fun(*args_, **kwargs_)
+
+  with nn.intercept_methods(record):
+    module.init(jax.random.PRNGKey(0), *args, **kwargs)
+  return found
+
+
+def test_batch_norm_computes_the_variance_without_cancellation():
+  """Features with a large mean and a small spread: E[x^2] - E[x]^2 loses every digit in
+  float32, the two-pass variance PyTorch uses does not."""
+  rng = np.random.default_rng(0)
+  x = (300.0 + 0.05 * rng.normal(size=(4, 6, 6, 8))).astype(np.float32)
+  norm = batch_norm(train=True, dtype=jnp.float32)
+  variables = norm.init(jax.random.PRNGKey(0), x)
+  y, _ = norm.apply(variables, x, mutable=["batch_stats"])
+  # Two-pass: 2.5e-3 (the float32 rounding of x near 300); E[x^2] - E[x]^2: 56.
+  np.testing.assert_allclose(y, _two_pass_normalised(x, (0, 1, 2)), atol=1e-2)
+
+
+def test_every_norm_of_the_discriminator_and_autoencoder_uses_the_two_pass_variance():
+  disc = _norm_modules(PatchDiscriminator(ndf=8, num_layers=2),
+                       np.zeros((2, 32, 32, 3), np.float32), train=True)
+  blocks = _norm_modules(vqgan_blocks.ResBlock(features=64), np.zeros((1, 4, 4, 32), np.float32))
+  assert len(disc) == 2 and len(blocks) == 2
+  assert all(m.use_fast_variance is False for m in disc + blocks)
