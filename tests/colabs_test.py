@@ -1,7 +1,13 @@
-"""The notebooks in colabs/ run from top to bottom (shell and magic lines skipped)."""
+"""The notebooks in colabs/ run from top to bottom (shell and magic lines skipped).
+
+Every notebook has its own expectations in `EXPECTATIONS`: a function that receives
+what the notebook printed and the images it displayed, and asserts on them. A notebook
+without registered expectations fails, so that a new notebook cannot go unchecked.
+"""
 
 import json
 import pathlib
+import re
 import sys
 import types
 
@@ -11,12 +17,82 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "colabs").glob("*.ipynb"))
 
 
+def _printed_number(out, label):
+  """The number printed right after ``label`` (e.g. ``'final loss'``)."""
+  match = re.search(re.escape(label) + r"\s*([-+0-9.eE]+)", out)
+  assert match, f"the notebook did not print {label!r}"
+  return float(match.group(1))
+
+
+# Sizes (width, height) of the images quickstart.ipynb displays, in order; a new cell
+# that shows something adds its size here.
+QUICKSTART_SHOWN_SIZES = [
+    (256, 128),  # the sample frame and its rotation
+    (128, 64),   # the synthetic source and driving frames
+    (192, 64),   # source | driving | generated
+]
+# Lines (or parts of lines) quickstart.ipynb must print.
+QUICKSTART_PRINTED = [
+    "frame (2, 64, 64, 3)",
+]
+
+
+def check_quickstart(out, shown):
+  for text in QUICKSTART_PRINTED:
+    assert text in out
+  assert [image.size for image in shown] == QUICKSTART_SHOWN_SIZES
+
+
+def check_ops_tour(out, shown):
+  # The identity grid with align_corners=True gives back the frame up to float32
+  # rounding of the coordinates (about 6e-6 on the sample frame); a half-pixel
+  # convention mistake costs about 0.5.
+  assert _printed_number(out, "identity warp max abs difference:") < 1e-5
+  assert _printed_number(out, "align_corners=False, max abs difference:") > 0.1
+  assert "straight-through gradient is all ones: True" in out
+  assert "forward value is the nearest code: True" in out
+  # Multi-scale allocation of 64 codes over 4 scales.
+  assert "prefix scale 1: codes [0, 32)" in out
+  assert "equal scale 2: codes [32, 48)" in out
+  assert "shared scale 0: codes [0, 64)" in out
+  assert _printed_number(out, "maps driving keypoint k to source keypoint k, max error") < 1e-5
+  assert "adapt_movement_scale=True: source keypoints move by [0.2 0. ]" in out
+  assert "window round trip is exact: True" in out
+  first = _printed_number(out, "first loss")
+  final = _printed_number(out, "final loss")
+  assert final < 0.1 * first, (first, final)
+  assert [image.size for image in shown] == [
+      (384, 128),  # frame | rotated | flow colours
+      (384, 128),  # zeros | border | reflection padding
+      (384, 128),  # frame | keypoint overlay | heatmaps
+      (384, 128),  # background motion | two keypoint motions
+      (384, 128),  # frame | two random TPS transforms
+      (192, 64),   # identity | fitted | target affine warps
+  ]
+
+
+EXPECTATIONS = {
+    "quickstart.ipynb": check_quickstart,
+    "ops_tour.ipynb": check_ops_tour,
+}
+
+
 def test_there_is_a_quickstart():
   assert any(path.name == "quickstart.ipynb" for path in NOTEBOOKS)
 
 
+def test_every_notebook_has_expectations():
+  names = {path.name for path in NOTEBOOKS}
+  assert not names - EXPECTATIONS.keys(), (
+      f"notebooks without expectations in EXPECTATIONS: {sorted(names - EXPECTATIONS.keys())}")
+  assert not EXPECTATIONS.keys() - names, (
+      f"expectations for missing notebooks: {sorted(EXPECTATIONS.keys() - names)}")
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs(path, monkeypatch, capsys):
+  assert path.name in EXPECTATIONS, f"{path.name} has no expectations in EXPECTATIONS"
+  check = EXPECTATIONS[path.name]
   notebook = json.loads(path.read_text(encoding="utf-8"))
   assert notebook["nbformat"] == 4
   monkeypatch.chdir(ROOT)
@@ -33,11 +109,10 @@ def test_notebook_runs(path, monkeypatch, capsys):
   for index, cell in enumerate(notebook["cells"]):
     if cell["cell_type"] != "code":
       continue
+    assert cell.get("execution_count") is None, (
+        f"{path.name} cell {index} is saved with an execution count")
     assert not cell.get("outputs"), f"{path.name} cell {index} is saved with outputs"
     lines = [line for line in "".join(cell["source"]).splitlines()
              if not line.lstrip().startswith(("%", "!"))]
     exec(compile("\n".join(lines), f"{path.name}[{index}]", "exec"), namespace)  # pylint: disable=exec-used
-  out = capsys.readouterr().out
-  assert "frame (2, 64, 64, 3)" in out
-  # Warped sample frame, the synthetic pair, and source | driving | generated.
-  assert [image.size for image in shown] == [(256, 128), (128, 64), (192, 64)]
+  check(capsys.readouterr().out, shown)

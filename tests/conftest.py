@@ -20,3 +20,19 @@ import jax  # noqa: E402  (imported after the flags on purpose)
 
 # Reference comparisons are made in full float32.
 jax.config.update("jax_default_matmul_precision", "highest")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+  """A random-weight model checkpoint of configs/tiny.py (64x64), written once per session.
+
+  Returns:
+    (path, config).
+  """
+  from mcc_jax.testing.tiny_checkpoint import write_tiny_checkpoint  # pylint: disable=import-outside-toplevel
+
+  path = tmp_path_factory.mktemp("tiny_checkpoint") / "checkpoint"
+  config = write_tiny_checkpoint(path, seed=0)
+  return path, config

@@ -1,0 +1,185 @@
+"""mcc-jax animate: frame counts and rates kept, best frame, named errors, nothing partial."""
+
+import fractions
+
+import av
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+from scipy.spatial import ConvexHull
+
+from data_pipelines import sample_clip
+from mcc_jax import cli
+from mcc_jax import inference
+from mcc_jax import media
+from mcc_jax.inference.animation import to_model_range
+from mcc_jax.models.motion_estimator import MotionEstimator
+
+CLIP_RATE = fractions.Fraction(30000, 1001)
+
+
+@pytest.fixture(scope="module", name="inputs")
+def _inputs(tmp_path_factory):
+  """A non-square driving clip larger than the model (176x144), a square one, a JPEG."""
+  root = tmp_path_factory.mktemp("animate_inputs")
+  frames = sample_clip.decode_clip()
+  paths = {"wide": root / "wide.mp4", "square": root / "square.webm",
+           "jpeg": root / "source.jpg"}
+  media.write_video(paths["wide"], frames[:24:2], CLIP_RATE)
+  square = np.stack([media.crop_and_resize(f, (24, 0, 136, 112), 80) for f in frames[40:47]])
+  # VP9 in WebM: a second container and codec.
+  with av.open(str(paths["square"]), "w") as container:
+    stream = container.add_stream("libvpx-vp9", rate=25)
+    stream.width, stream.height, stream.pix_fmt = 80, 80, "yuv420p"
+    for frame in square:
+      for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+        container.mux(packet)
+    for packet in stream.encode():
+      container.mux(packet)
+  Image.fromarray(frames[90]).save(paths["jpeg"], quality=92)
+  return paths
+
+
+def _animate(checkpoint, source, driving, output, *extra):
+  return cli.main(["animate", "--checkpoint", str(checkpoint), "--source", str(source),
+                   "--driving", str(driving), "--output", str(output), *extra])
+
+
+def _video(path):
+  clip = media.read_video(path)
+  return clip.frames, clip.fps
+
+
+def test_wide_driving_video_keeps_its_frame_count_and_rate(tiny_checkpoint, inputs, tmp_path):
+  checkpoint, _ = tiny_checkpoint
+  output = tmp_path / "result.mp4"
+  assert _animate(checkpoint, inputs["jpeg"], inputs["wide"], output, "--batch-size", "5") == 0
+  frames, fps = _video(output)
+  assert frames.shape == (12, 64, 64, 3) and fps == CLIP_RATE
+  assert [p.name for p in tmp_path.iterdir()] == ["result.mp4"]
+
+
+def test_square_webm_side_by_side_with_flow(tiny_checkpoint, inputs, tmp_path, capsys):
+  checkpoint, _ = tiny_checkpoint
+  output = tmp_path / "panels.mp4"
+  assert _animate(checkpoint, inputs["jpeg"], inputs["square"], output, "--side-by-side",
+                  "--show-flow", "--absolute") == 0
+  frames, fps = _video(output)
+  # source | driving | result | flow | occlusion overlay
+  assert frames.shape == (7, 64, 5 * 64, 3) and fps == 25
+  assert "7 frames at 25.000 fps, 80x80 -> 64x64" in capsys.readouterr().out
+  # The source column is the same picture in every frame; the driving column is not.
+  source_column = frames[:, :, :64].astype(int)
+  driving_column = frames[:, :, 64:128].astype(int)
+  assert np.abs(source_column[0] - source_column[-1]).mean() < 2
+  assert np.abs(driving_column[0] - driving_column[-1]).mean() > 5
+
+
+def _normalise(points):
+  points = points - points.mean(axis=0, keepdims=True)
+  return points / np.sqrt(ConvexHull(points).volume)
+
+
+def test_find_best_frame_picks_what_an_independent_computation_picks(tiny_checkpoint, inputs,
+                                                                     tmp_path, capsys):
+  checkpoint, _ = tiny_checkpoint
+  model = inference.load_model(checkpoint=checkpoint)
+  driving = media.read_video(inputs["wide"],
+                             lambda f: media.crop_and_resize(f, None, 64)).frames
+  # A frame of the video itself, mirrored: its keypoints match no frame exactly.
+  decoded = media.read_video(inputs["wide"]).frames
+  source_path = tmp_path / "mirrored.png"
+  Image.fromarray(np.ascontiguousarray(decoded[8, :, ::-1])).save(source_path)
+  source = media.crop_and_resize(media.read_image(source_path), None, 64)
+
+  detect = jax.jit(lambda v, x: model.estimator.apply(
+      v, x, train=False, method=MotionEstimator.detect_keypoints).value)
+  variables = model.variables["motion_estimator"]
+  source_points = np.asarray(detect(variables, to_model_range(source[None])))[0]
+  distances = [np.sum((_normalise(np.asarray(detect(variables, to_model_range(f[None])))[0])
+                       - _normalise(source_points))**2) for f in driving]
+  expected = int(np.argmin(distances))
+
+  output = tmp_path / "best.mp4"
+  assert _animate(checkpoint, source_path, inputs["wide"], output, "--find-best-frame") == 0
+  assert f"best frame: {expected}\n" in capsys.readouterr().out
+  # The unmirrored frame itself is found exactly.
+  Image.fromarray(decoded[8]).save(source_path)
+  assert _animate(checkpoint, source_path, inputs["wide"], output, "--find-best-frame") == 0
+  assert "best frame: 8\n" in capsys.readouterr().out
+
+
+def _bad_inputs(root, inputs, checkpoint):
+  (root / "not_an_image.jpg").write_text("hello")
+  (root / "corrupt.mp4").write_bytes(np.random.default_rng(0).bytes(4096))
+  empty = av.open(str(root / "empty.avi"), "w")  # AVI keeps a stream without frames
+  stream = empty.add_stream("mpeg4", rate=25)
+  stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
+  empty.start_encoding()
+  empty.close()
+  jpeg, video = str(inputs["jpeg"]), str(inputs["wide"])
+  out = str(root / "out" / "result.mp4")
+  ckpt = ["--checkpoint", str(checkpoint)]
+  return {
+      "missing source": (ckpt + ["--source", str(root / "nope.png"), "--driving", video,
+                                 "--output", out], "nope.png: no such file"),
+      "unreadable source": (ckpt + ["--source", str(root / "not_an_image.jpg"), "--driving",
+                                    video, "--output", out], "not_an_image.jpg: is not an image"),
+      "missing driving": (ckpt + ["--source", jpeg, "--driving", str(root / "nope.mp4"),
+                                  "--output", out], "nope.mp4: no such file"),
+      "corrupt driving": (ckpt + ["--source", jpeg, "--driving", str(root / "corrupt.mp4"),
+                                  "--output", out], "corrupt.mp4"),
+      "empty driving": (ckpt + ["--source", jpeg, "--driving", str(root / "empty.avi"),
+                                "--output", out], "empty.avi: contains no frames"),
+      "output directory missing": (ckpt + ["--source", jpeg, "--driving", video, "--output",
+                                           str(root / "absent" / "r.mp4")],
+                                   "absent does not exist"),
+      "output not mp4": (ckpt + ["--source", jpeg, "--driving", video, "--output",
+                                 str(root / "out" / "result.avi")], "expected a path ending in .mp4"),
+      "checkpoint missing": (["--checkpoint", str(root / "no_checkpoint"), "--source", jpeg,
+                              "--driving", video, "--output", out],
+                             "no_checkpoint: no such checkpoint"),
+      "checkpoint does not match the config": (
+          ckpt + ["--source", jpeg, "--driving", video, "--output", out,
+                  "--config=configs/tiny.py", "--config.model.variant=mmc"],
+          "does not match the configuration"),
+      "best frame out of range": (ckpt + ["--source", jpeg, "--driving", video, "--output", out,
+                                          "--best-frame", "12"], "has 12 frames"),
+  }
+
+
+CASES = ["missing source", "unreadable source", "missing driving", "corrupt driving",
+         "empty driving", "output directory missing", "output not mp4", "checkpoint missing",
+         "checkpoint does not match the config", "best frame out of range"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_named_and_leaves_no_output(case, tiny_checkpoint, inputs, tmp_path):
+  checkpoint, _ = tiny_checkpoint
+  (tmp_path / "out").mkdir()
+  argv, expected = _bad_inputs(tmp_path, inputs, checkpoint)[case]
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(["animate", *argv])
+  assert exit_info.value.code != 0
+  assert expected in str(exit_info.value.code)
+  assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_failure_while_writing_leaves_nothing(tiny_checkpoint, inputs, tmp_path, monkeypatch):
+  checkpoint, _ = tiny_checkpoint
+  from mcc_jax.visualization import panels
+
+  calls = []
+
+  def failing(*columns):
+    calls.append(1)
+    if len(calls) == 2:
+      raise RuntimeError("disk full")
+    return np.concatenate(columns, axis=2)
+
+  monkeypatch.setattr(panels, "side_by_side", failing)
+  output = tmp_path / "result.mp4"
+  with pytest.raises(RuntimeError, match="disk full"):
+    _animate(checkpoint, inputs["jpeg"], inputs["wide"], output, "--batch-size", "4")
+  assert list(tmp_path.iterdir()) == []
