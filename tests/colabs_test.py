@@ -30,17 +30,34 @@ QUICKSTART_SHOWN_SIZES = [
     (256, 128),  # the sample frame and its rotation
     (128, 64),   # the synthetic source and driving frames
     (192, 64),   # source | driving | generated
+    (256, 64),   # held-out frame | reconstruction | other face | other face animated
+    "video",     # held-out | reconstruction | cross-identity, inline mp4
+    (320, 64),   # flows M^0..M^4
+    (256, 64),   # residuals M^i - M^(i-1)
 ]
 # Lines (or parts of lines) quickstart.ipynb must print.
 QUICKSTART_PRINTED = [
     "frame (2, 64, 64, 3)",
+    "reconstruction (24, 64, 64, 3)",
+    "flows M^0..M^4 (5, 16, 16, 2)",
+    "motion codebook, scale 3: usage",
+    "appearance codebook, scale 3: usage",
 ]
 
 
 def check_quickstart(out, shown):
   for text in QUICKSTART_PRINTED:
     assert text in out
-  assert [image.size for image in shown] == QUICKSTART_SHOWN_SIZES
+  sizes = [item if isinstance(item, _Video) else item.size for item in shown]
+  assert [s if not isinstance(s, _Video) else "video" for s in sizes] == QUICKSTART_SHOWN_SIZES
+  video = next(item for item in shown if isinstance(item, _Video))
+  from mcc_jax import media  # pylint: disable=import-outside-toplevel
+  clip = media.read_video(video.path)
+  # Every held-out frame, three panels wide.
+  assert clip.frames.shape == (24, 64, 192, 3)
+  # The refinement changes the flow at some scale (a residual is not all zero).
+  residuals = re.search(r"largest residual per scale \[([^\]]*)\]", out).group(1)
+  assert max(float(v) for v in residuals.split(",")) > 0
 
 
 def check_ops_tour(out, shown):
@@ -69,6 +86,13 @@ def check_ops_tour(out, shown):
       (384, 128),  # frame | two random TPS transforms
       (192, 64),   # identity | fitted | target affine warps
   ]
+
+
+class _Video:
+  """Stands in for IPython.display.Video: records the file it would show."""
+
+  def __init__(self, path, **unused_options):
+    self.path = path
 
 
 EXPECTATIONS = {
@@ -101,6 +125,9 @@ def test_notebook_runs(path, monkeypatch, capsys):
   shown = []
   display_module = types.ModuleType("IPython.display")
   display_module.display = shown.append
+  display_module.Video = _Video
+  # The quickstart trains for minutes unless told to use random weights.
+  monkeypatch.setenv("MCC_QUICKSTART_SHORT_RUN", "1")
   ipython = types.ModuleType("IPython")
   ipython.display = display_module
   monkeypatch.setitem(sys.modules, "IPython", ipython)

@@ -104,7 +104,9 @@ def _face_box(frames, what: str):
   """A stable square face box over ``frames`` (at their own resolution)."""
   from mcc_jax.faces import crop  # pylint: disable=import-outside-toplevel
 
-  box = crop.face_crop_box(frames)
+  # Any detection overlapping the first one extends the box (IoU > 0 rather than the
+  # dataset recipe's 0.25): one box for the whole clip, so the head stays inside it.
+  box = crop.face_crop_box(frames, iou_threshold=0.0)
   if box is None:
     raise _fail(f"{what}: --crop face found no face; use --crop center")
   return box

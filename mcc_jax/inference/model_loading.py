@@ -51,8 +51,9 @@ def _shapes(tree) -> dict[str, tuple]:
   return {jax.tree_util.keystr(path): tuple(np.shape(leaf)) for path, leaf in flat}
 
 
-def _expected_variables(model_config) -> dict[str, Any]:
-  """Shapes of the variables the configuration's networks have (nothing computed)."""
+def _expected_variables(model_config, train: bool) -> dict[str, Any]:
+  """Shapes of the networks' variables (nothing computed). Training mode has more
+  generator parameters (the motion-reconstruction decoders) than inference needs."""
   estimator = factory.build_motion_estimator(model_config)
   generator = factory.build_generator(model_config)
   size = model_config.image_size
@@ -63,31 +64,36 @@ def _expected_variables(model_config) -> dict[str, Any]:
                           motion_vars, image, image)
   generator_vars = jax.eval_shape(
       lambda s, m: generator.init(key, s, m.deformation, m.occlusion, m.driving_heatmaps,
-                                  train=False), image, motion)
+                                  s if train else None, train=train), image, motion)
   return {"motion_estimator": motion_vars, "generator": generator_vars}
 
 
 def check_variables(variables: dict[str, Any], model_config, origin: str) -> None:
   """Raises :class:`CheckpointMismatchError` unless ``variables`` fit the networks.
 
+  Every variable inference uses must be present with its shape; training-only ones
+  (in a training run's checkpoint) may be present or not; nothing else may be.
+
   Args:
     variables: ``{'motion_estimator': ..., 'generator': ...}``.
     model_config: ``config.model``.
     origin: the checkpoint's path, for the message.
   """
-  expected = _shapes(_expected_variables(model_config))
+  required = _shapes(_expected_variables(model_config, train=False))
+  allowed = _shapes(_expected_variables(model_config, train=True))
+  allowed.update(required)
   found = _shapes({name: variables[name] for name in ("motion_estimator", "generator")})
-  missing = sorted(set(expected) - set(found))
-  unexpected = sorted(set(found) - set(expected))
-  reshaped = sorted(name for name in set(expected) & set(found)
-                    if expected[name] != found[name])
+  missing = sorted(set(required) - set(found))
+  unexpected = sorted(set(found) - set(allowed))
+  reshaped = sorted(name for name in set(allowed) & set(found)
+                    if allowed[name] != found[name])
   if not (missing or unexpected or reshaped):
     return
   lines = []
-  for title, names, show in (("missing", missing, lambda n: f"{n} {expected[n]}"),
+  for title, names, show in (("missing", missing, lambda n: f"{n} {required[n]}"),
                              ("unexpected", unexpected, lambda n: f"{n} {found[n]}"),
                              ("shape differs", reshaped,
-                              lambda n: f"{n}: checkpoint {found[n]}, config {expected[n]}")):
+                              lambda n: f"{n}: checkpoint {found[n]}, config {allowed[n]}")):
     if names:
       lines.append(f"  {title} ({len(names)}): " + "; ".join(show(n) for n in names[:4])
                    + (" ..." if len(names) > 4 else ""))

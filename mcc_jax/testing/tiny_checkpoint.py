@@ -8,6 +8,7 @@ jit-compiled ``init`` and saves them in the model-checkpoint format.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Sequence
 
@@ -16,25 +17,30 @@ import jax.numpy as jnp
 import ml_collections
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _initialise(estimator, generator, size: int, key_motion, key_generator) -> dict:
+  # The networks are static (Flax modules hash by configuration): one compilation per
+  # configuration and process, however many checkpoints are written.
+  image = jnp.zeros((1, size, size, 3))
+  motion_vars = estimator.init(key_motion, image, image, train=False)
+  motion = estimator.apply(motion_vars, image, image, train=False)
+  generator_vars = generator.init(key_generator, image, motion.deformation, motion.occlusion,
+                                  motion.driving_heatmaps, image, train=True)
+  return {"motion_estimator": motion_vars, "generator": generator_vars}
+
+
 def random_variables(model_config, seed: int = 0) -> dict:
-  """Randomly initialised ``{'motion_estimator', 'generator'}`` variables of a config."""
+  """Randomly initialised ``{'motion_estimator', 'generator'}`` variables of a config.
+
+  The generator is initialised in training mode, so that it holds every parameter a
+  training checkpoint holds (the motion-reconstruction decoders too).
+  """
   from mcc_jax.models import factory  # pylint: disable=import-outside-toplevel
 
-  estimator = factory.build_motion_estimator(model_config)
-  generator = factory.build_generator(model_config)
-  size = model_config.image_size
   key_motion, key_generator = jax.random.split(jax.random.PRNGKey(seed))
-
-  @jax.jit
-  def init(key_motion, key_generator):
-    image = jnp.zeros((1, size, size, 3))
-    motion_vars = estimator.init(key_motion, image, image, train=False)
-    motion = estimator.apply(motion_vars, image, image, train=False)
-    generator_vars = generator.init(key_generator, image, motion.deformation, motion.occlusion,
-                                    motion.driving_heatmaps, train=False)
-    return {"motion_estimator": motion_vars, "generator": generator_vars}
-
-  return init(key_motion, key_generator)
+  return _initialise(factory.build_motion_estimator(model_config),
+                     factory.build_generator(model_config), int(model_config.image_size),
+                     key_motion, key_generator)
 
 
 def write_tiny_checkpoint(directory: str | os.PathLike, *, seed: int = 0,

@@ -54,3 +54,23 @@ def test_learn_sample_benchmark_scores_the_baselines(tmp_path):
                           "mcc-jax (raw weights)"}
   for scores in results.values():
     assert 5 < scores["psnr"] < 60 and 0 <= scores["lpips"] < 1.5
+
+
+def test_animate_benchmark_reports_every_stage(tmp_path, capsys):
+  # In this process: the tiny model's programs are those the animate tests compiled.
+  import importlib.util
+
+  spec = importlib.util.spec_from_file_location("animate_benchmark",
+                                                ROOT / "benchmarks" / "animate.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  assert module.main(["--configs", "configs/tiny.py", "--frames", "4", "--batch-size", "2",
+                      "--json", str(tmp_path / "animate.json")]) == 0
+  assert "end to end" in capsys.readouterr().out
+  entry = json.loads((tmp_path / "animate.json").read_text())["tiny"]
+  assert entry["frames"] == 4 and entry["image_size"] == 64 and entry["weights"] == "random"
+  for stage in ("end_to_end_fps", "decode_fps", "inference_fps", "encode_fps"):
+    assert entry[stage] > 0, stage
+  # Every stage is part of the whole, so none is slower than the whole.
+  assert entry["end_to_end_fps"] <= min(entry["decode_fps"], entry["inference_fps"],
+                                        entry["encode_fps"])

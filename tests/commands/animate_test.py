@@ -76,6 +76,34 @@ def test_square_webm_side_by_side_with_flow(tiny_checkpoint, inputs, tmp_path, c
   assert np.abs(driving_column[0] - driving_column[-1]).mean() > 5
 
 
+def test_face_crop_follows_the_detected_face(tiny_checkpoint, inputs, tmp_path, capsys):
+  checkpoint, _ = tiny_checkpoint
+  output = tmp_path / "face.mp4"
+  assert _animate(checkpoint, inputs["jpeg"], inputs["wide"], output, "--crop", "face",
+                  "--side-by-side") == 0
+  frames, _ = _video(output)
+  assert frames.shape == (12, 64, 3 * 64, 3)
+  assert "(face crop)" in capsys.readouterr().out
+  # The driving column is the face box of the clip, not its centred square: compare
+  # with both crops of the first decoded frame.
+  first = media.read_video(inputs["wide"], max_frames=1).frames[0]
+  from mcc_jax.faces import crop
+  box = crop.face_crop_box(media.read_video(inputs["wide"]).frames, iou_threshold=0.0)
+  face = media.crop_and_resize(first, box, 64).astype(int)
+  centre = media.crop_and_resize(first, None, 64).astype(int)
+  column = frames[0, :, 64:128].astype(int)
+  assert np.abs(column - face).mean() < 0.5 * np.abs(column - centre).mean()
+
+
+def test_face_crop_without_a_face_is_an_error(tiny_checkpoint, inputs, tmp_path):
+  checkpoint, _ = tiny_checkpoint
+  grey = tmp_path / "grey.png"
+  Image.fromarray(np.full((90, 120, 3), 128, np.uint8)).save(grey)
+  with pytest.raises(SystemExit, match="grey.png: --crop face found no face"):
+    _animate(checkpoint, grey, inputs["wide"], tmp_path / "out.mp4", "--crop", "face")
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["grey.png"]
+
+
 def _normalise(points):
   points = points - points.mean(axis=0, keepdims=True)
   return points / np.sqrt(ConvexHull(points).volume)
