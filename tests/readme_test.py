@@ -62,3 +62,36 @@ def test_ops_and_models_import_without_tensorflow():
                           cwd=ROOT)
   assert result.returncode == 0, result.stderr
   assert result.stdout.strip() == "ok"
+
+
+def _readme_commands():
+  """Every `mcc-jax COMMAND ...` line of the README's shell blocks (continuations joined)."""
+  blocks = re.findall(r"```bash\n(.*?)```", _readme(), re.S)
+  for block in blocks:
+    for line in block.replace("\\\n", " ").splitlines():
+      for part in line.split("&&"):
+        part = part.split("#", 1)[0].strip()
+        if part.startswith("mcc-jax "):
+          yield part.split()
+
+
+def test_command_lines_use_flags_their_commands_accept():
+  import argparse
+  import importlib
+
+  from mcc_jax import cli
+
+  seen = set()
+  for words in _readme_commands():
+    name = words[1]
+    assert name in cli._COMMANDS, f"README runs an unknown command: {' '.join(words)}"
+    module = importlib.import_module(cli._COMMANDS[name])
+    parser = argparse.ArgumentParser()
+    module.add_arguments(parser)
+    known = {option for action in parser._actions for option in action.option_strings}
+    for word in words[2:]:
+      flag = word.split("=", 1)[0]
+      if flag.startswith("--") and not flag.startswith("--config"):
+        assert flag in known, f"README: `mcc-jax {name}` has no flag {flag}"
+    seen.add(name)
+  assert {"train", "animate", "crop-video"} <= seen
