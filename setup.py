@@ -41,6 +41,9 @@ _TEST = [
     "imageio-ffmpeg>=0.5",
     # Reference implementation for the ops and the model port; the CPU build.
     "torch==2.13.0",
+    # The FID InceptionV3 port is compared with pytorch-fid's model (evaluation tests).
+    "torchvision==0.28.0",
+    "pytorch-fid==0.3.0",
 ]
 
 setuptools.setup(

@@ -16,6 +16,9 @@ from typing import Sequence
 # Subcommand name -> module implementing it.
 _COMMANDS = {
     "train": "mcc_jax.commands.train",
+    "animate": "mcc_jax.commands.animate",
+    "evaluate": "mcc_jax.commands.evaluate",
+    "crop-video": "mcc_jax.commands.crop_video",
     "demo": "mcc_jax.commands.demo",
     "convert-official": "mcc_jax.commands.convert_official",
     "convert-vgg19": "mcc_jax.commands.convert_vgg19",
@@ -26,6 +29,9 @@ _COMMANDS = {
 # One-line descriptions, kept here so that --help needs no imports.
 _HELP = {
     "train": "Train a model (or resume a run) in a workdir.",
+    "animate": "Animate a source image with the motion of a driving video.",
+    "evaluate": "Evaluate a model on a dataset's test videos (PSNR, L1, LPIPS, AKD, AED, FID).",
+    "crop-video": "Find the face in a video and crop it to a stable square (or print ffmpeg commands).",
     "demo": "Run a short demonstration of the warping and quantisation ops.",
     "convert-official": "Import the official PyTorch checkpoints into an orbax checkpoint.",
     "convert-vgg19": "Convert torchvision's ImageNet VGG19 for the perceptual loss.",
