@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import pathlib
 
+from mcc_jax.commands import model_source
+
 HELP = "Animate a source image with the motion of a driving video."
 
 # Face detection runs on copies at most this large (the video-preprocessing recipe's size).
@@ -22,13 +24,7 @@ _DETECTION_SIDE = 640
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-  where = parser.add_mutually_exclusive_group(required=True)
-  where.add_argument("--workdir", type=pathlib.Path,
-                     help="Directory of an `mcc-jax train` run (its newest checkpoint).")
-  where.add_argument("--checkpoint", type=pathlib.Path,
-                     help="A model checkpoint written by `mcc-jax convert-official`.")
-  parser.add_argument("--step", type=int, default=None,
-                      help="With --workdir: the checkpoint's step (default: the newest).")
+  model_source.add_model_arguments(parser)
   parser.add_argument("--source", type=pathlib.Path, required=True,
                       help="Source image (JPEG, PNG, WebP, ...; any size).")
   parser.add_argument("--driving", type=pathlib.Path, required=True,
@@ -59,8 +55,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--show-flow", action="store_true",
                       help="Add the final flow (colour wheel) and the occlusion overlay.")
   parser.add_argument("--batch-size", type=int, default=8, help="Frames per compiled call.")
-  parser.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
-                      help="With --workdir: the generator's moving-average weights (default).")
   parser.add_argument("--max-frames", type=int, default=None,
                       help="Use only the first N driving frames.")
   parser.add_argument("--crf", type=int, default=18, help="x264 quality (0 lossless .. 51).")

@@ -19,19 +19,15 @@ from __future__ import annotations
 import argparse
 import pathlib
 
+from mcc_jax.commands import model_source
+
 HELP = "Evaluate a model on a dataset's test videos (PSNR, L1, LPIPS, AKD, AED, FID)."
 
 _DATASETS_PREFIX = "--config.datasets."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-  where = parser.add_mutually_exclusive_group(required=True)
-  where.add_argument("--workdir", type=pathlib.Path,
-                     help="Directory of an `mcc-jax train` run (its newest checkpoint).")
-  where.add_argument("--checkpoint", type=pathlib.Path,
-                     help="A model checkpoint written by `mcc-jax convert-official`.")
-  parser.add_argument("--step", type=int, default=None,
-                      help="With --workdir: the checkpoint's step (default: the newest).")
+  model_source.add_model_arguments(parser)
   parser.add_argument("--output", type=pathlib.Path, required=True,
                       help="Directory for metrics.json, metrics.md (and per_video.json).")
   parser.add_argument("--mode", choices=("reconstruction", "cross_identity"),
@@ -64,9 +60,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       "the whole frame taken as the face (face-cropped datasets).")
   parser.add_argument("--face-workers", type=int, default=0,
                       help="Processes measuring faces with dlib (default 0: this process).")
-  parser.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
-                      help="With --workdir: the generator's moving-average weights (default; "
-                      "what the paper evaluates); --no-ema: the raw weights.")
   parser.epilog = ("The test videos come from the datasets block saved with the weights. "
                    "--config.datasets.<field>=<value> changes a field of it (e.g. "
                    "--config.datasets.root=/data/vox); --config FILE takes the datasets "
