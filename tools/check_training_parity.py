@@ -161,8 +161,60 @@ def _summarise(run, models, num_layers, dtype):
              for kind, groups in trees.items()}}
 
 
+def _our_step(config, initial, vgg_state, source, driving, theta, control, dtype_name: str):
+  """One step of mcc_jax.train.step.train_step on the official initial weights.
+
+  ``dtype_name`` is the computation dtype ("float32", or "float64" under
+  ``jax.enable_x64``); parameters, batch, transform and VGG are cast to it.
+  """
+  dtype = np.dtype(dtype_name)
+  config = copy.deepcopy(config)
+  config.model.dtype = dtype_name
+  models = step_lib.build_models(config)
+  num_layers = models.discriminator.num_layers
+  cast = lambda tree: jax.tree.map(lambda x: jnp.asarray(np.asarray(x, np.float32), dtype), tree)
+  f32 = lambda d: {k: v.astype(np.float32) for k, v in d.items()}
+  gen_vars = cast(convert_generator(f32(initial["generator"]), models.generator))
+  motion_vars = cast(convert_motion_estimator(f32(initial["motion_estimator"]),
+                                              models.motion_estimator))
+  disc_vars = cast(convert_discriminator(f32(initial["discriminator"]), num_layers))
+  optimizers = optimizers_lib.make_optimizers(config.optimizer, 0)
+  params = {"generator": gen_vars["params"], "motion_estimator": motion_vars["params"],
+            "discriminator": disc_vars["params"]}
+  state = TrainState(
+      step=jnp.asarray(ITERATION - 1, jnp.int32), params=params,
+      batch_stats={"motion_estimator": motion_vars["batch_stats"],
+                   "discriminator": disc_vars["batch_stats"]},
+      ema_params=jax.tree.map(jnp.copy, gen_vars["params"]),
+      opt_state={"generator": optimizers.generator.init(
+          {k: params[k] for k in ("generator", "motion_estimator")}),
+                 "discriminator": optimizers.discriminator.init(params["discriminator"])},
+      rng=jax.random.PRNGKey(0))
+  perceptual = PerceptualNetwork(VGGFeatures("vgg19", dtype=dtype),
+                                 cast(convert_vgg(vgg_state, "vgg19")))
+  tps = tps_ops.RandomTPS(theta=jnp.asarray(theta, dtype),
+                          control_points=tps_ops.coordinate_grid(5, 5).reshape(-1, 2).astype(dtype),
+                          control_params=jnp.asarray(control, dtype))
+  step = jax.jit(functools.partial(step_lib.train_step, models=models, optimizers=optimizers,
+                                   features=perceptual, config=config, adversarial=True,
+                                   with_gradients=True))
+  batch = {"source": jnp.asarray(source, dtype), "driving": jnp.asarray(driving, dtype)}
+  new_state, metrics, grads = jax.device_get(step(state, batch, perceptual.params, tps=tps))
+  return {
+      "terms": {k: float(v) for k, v in metrics.items() if np.ndim(v) == 0},
+      "grads": {"generator": grads["generator"],
+                "keypoint_detector": grads["motion_estimator"]["keypoint_detector"],
+                "dense_motion": grads["motion_estimator"]["dense_motion"],
+                "discriminator": grads["discriminator"]},
+      "params": {"generator": new_state.params["generator"],
+                 "keypoint_detector": new_state.params["motion_estimator"]["keypoint_detector"],
+                 "dense_motion": new_state.params["motion_estimator"]["dense_motion"],
+                 "discriminator": new_state.params["discriminator"]},
+  }
+
+
 def run(official_repo, batch: int = 2, seed: int = 0, float64_reference: bool = False,
-        rounding_runs: int = 2, out=sys.stdout) -> bool:
+        rounding_runs: int = 2, ours_float64: bool = False, out=sys.stdout) -> bool:
   """Runs the comparison, prints the table and returns whether everything passed."""
   import torch  # pylint: disable=import-outside-toplevel
 
@@ -205,52 +257,21 @@ def run(official_repo, batch: int = 2, seed: int = 0, float64_reference: bool = 
   del networks, vgg
   gc.collect()
 
-  # Our side: the same weights, one step of mcc_jax.train.step.train_step.
-  f32 = lambda d: {k: v.astype(np.float32) for k, v in d.items()}
-  gen_vars = convert_generator(f32(initial["generator"]), models.generator)
-  motion_vars = convert_motion_estimator(f32(initial["motion_estimator"]), models.motion_estimator)
-  disc_vars = convert_discriminator(f32(initial["discriminator"]), num_layers)
-  optimizers = optimizers_lib.make_optimizers(config.optimizer, 0)
-  params = {"generator": gen_vars["params"], "motion_estimator": motion_vars["params"],
-            "discriminator": disc_vars["params"]}
-  state = TrainState(
-      step=jnp.asarray(ITERATION - 1, jnp.int32), params=params,
-      batch_stats={"motion_estimator": motion_vars["batch_stats"],
-                   "discriminator": disc_vars["batch_stats"]},
-      ema_params=jax.tree.map(jnp.copy, gen_vars["params"]),
-      opt_state={"generator": optimizers.generator.init(
-          {k: params[k] for k in ("generator", "motion_estimator")}),
-                 "discriminator": optimizers.discriminator.init(params["discriminator"])},
-      rng=jax.random.PRNGKey(0))
-  perceptual = PerceptualNetwork(VGGFeatures("vgg19"), convert_vgg(vgg_state, "vgg19"))
-  tps = tps_ops.RandomTPS(theta=jnp.asarray(theta),
-                          control_points=tps_ops.coordinate_grid(5, 5).reshape(-1, 2),
-                          control_params=jnp.asarray(control))
-  step = jax.jit(functools.partial(step_lib.train_step, models=models, optimizers=optimizers,
-                                   features=perceptual, config=config, adversarial=True,
-                                   with_gradients=True))
-  new_state, metrics, grads = jax.device_get(
-      step(state, {"source": source, "driving": driving}, perceptual.params, tps=tps))
-
-  ours = {
-      "terms": {k: float(metrics[k]) for k in theirs["terms"]},
-      "grads": {"generator": grads["generator"],
-                "keypoint_detector": grads["motion_estimator"]["keypoint_detector"],
-                "dense_motion": grads["motion_estimator"]["dense_motion"],
-                "discriminator": grads["discriminator"]},
-      "params": {"generator": new_state.params["generator"],
-                 "keypoint_detector": new_state.params["motion_estimator"]["keypoint_detector"],
-                 "dense_motion": new_state.params["motion_estimator"]["dense_motion"],
-                 "discriminator": new_state.params["discriminator"]},
-  }
-
+  ours = _our_step(config, initial, vgg_state, source, driving, theta, control, "float32")
+  ours64 = None
+  if ours_float64:
+    with jax.enable_x64(True):
+      ours64 = _our_step(config, initial, vgg_state, source, driving, theta, control, "float64")
   passed = True
   header = f"{'quantity':34s} {'ours':>12s} {'official':>12s} {'rel error':>10s}"
   if reference:
     header += f" {'ours vs f64':>12s} {'official vs f64':>16s} {'floor (max)':>12s}"
+  if ours64:
+    header += f" {'f64 vs f64':>11s}"
   print(header + "  verdict", file=out)
 
-  def line(name, mine, theirs_value, ref_value, run_values, rtol, show_values=True):
+  def line(name, mine, theirs_value, ref_value, run_values, rtol, mine64=None,
+           show_values=True):
     nonlocal passed
     verdict = parity.judge(mine, theirs_value, ref_value, reference_runs=run_values, rtol=rtol)
     passed &= verdict.passed
@@ -261,17 +282,21 @@ def run(official_repo, batch: int = 2, seed: int = 0, float64_reference: bool = 
       single = parity.relative_l2(theirs_value, ref_value)
       text += (f" {verdict.ours_vs_float64:12.2e} {single:16.2e}"
                f" {verdict.reference_vs_float64:12.2e}")
+    if mine64 is not None:
+      text += f" {parity.relative_l2(mine64, ref_value):11.2e}"
     print(text + f"  {verdict.reason}", file=out)
 
   for name in theirs["terms"]:
     ref = np.float64(reference["terms"][name]) if reference else None
     line(f"term {name}", np.float64(ours["terms"][name]), np.float64(theirs["terms"][name]),
-         ref, [np.float64(r["terms"][name]) for r in runs or ()], 1e-4)
+         ref, [np.float64(r["terms"][name]) for r in runs or ()], 1e-4,
+         mine64=np.float64(ours64["terms"][name]) if ours64 else None)
   for kind, rtol, label in (("grads", 1e-4, "gradient"), ("params", 1e-5, "parameters after step")):
     for group in ("generator", "keypoint_detector", "dense_motion", "discriminator"):
       ref = reference[kind][group] if reference else None
       line(f"{label} {group}", _flat(ours[kind][group]), theirs[kind][group], ref,
-           [r[kind][group] for r in runs or ()], rtol, show_values=False)
+           [r[kind][group] for r in runs or ()], rtol,
+           mine64=_flat(ours64[kind][group]) if ours64 else None, show_values=False)
   print(f"\n{'PASS' if passed else 'FAIL'}: one training step at iteration {ITERATION}, batch "
         f"{batch}, {size}x{size}, float32, random weights"
         + (f"; floor from {1 + rounding_runs} official float32 runs" if reference else ""),
@@ -290,11 +315,16 @@ def main(argv=None) -> int:
   parser.add_argument("--rounding-runs", type=int, default=2,
                       help="With --float64-reference: further official float32 runs on the "
                       "batch moved by one ulp, to sample the rounding floor (default 2).")
+  parser.add_argument("--ours-float64", action="store_true",
+                      help="With --float64-reference: also run our step in float64 "
+                      "(jax.enable_x64) and print its distance to the official float64 run.")
   args = parser.parse_args(argv)
+  if args.ours_float64 and not args.float64_reference:
+    parser.error("--ours-float64 needs --float64-reference")
   if args.rounding_runs < 0:
     parser.error(f"--rounding-runs must be >= 0, got {args.rounding_runs}")
   return 0 if run(args.official_repo, args.batch, args.seed, args.float64_reference,
-                  args.rounding_runs) else 1
+                  args.rounding_runs, args.ours_float64) else 1
 
 
 if __name__ == "__main__":

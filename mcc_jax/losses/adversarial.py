@@ -21,18 +21,20 @@ from typing import Callable, Sequence
 import jax
 import jax.numpy as jnp
 
+from mcc_jax.ops.precision import at_least_float32
+
 
 def hinge_discriminator_loss(real_logits: jax.Array, fake_logits: jax.Array
                              ) -> tuple[jax.Array, dict[str, jax.Array]]:
   """``mean(relu(1 - real)) + mean(relu(1 + fake))``; returns (total, {'real', 'fake'})."""
-  real = jnp.mean(jax.nn.relu(1.0 - real_logits.astype(jnp.float32)))
-  fake = jnp.mean(jax.nn.relu(1.0 + fake_logits.astype(jnp.float32)))
+  real = jnp.mean(jax.nn.relu(1.0 - at_least_float32(real_logits)))
+  fake = jnp.mean(jax.nn.relu(1.0 + at_least_float32(fake_logits)))
   return real + fake, {"real": real, "fake": fake}
 
 
 def hinge_generator_loss(fake_logits: jax.Array) -> jax.Array:
   """``-mean(D(fake))``."""
-  return -jnp.mean(fake_logits.astype(jnp.float32))
+  return -jnp.mean(at_least_float32(fake_logits))
 
 
 def kernel_gradient(layer_input: jax.Array, output_cotangent: jax.Array,
@@ -47,17 +49,17 @@ def kernel_gradient(layer_input: jax.Array, output_cotangent: jax.Array,
     padding: zero padding on each side.
 
   Returns:
-    (k, k, C_in, C_out) float32 gradient.
+    (k, k, C_in, C_out) gradient, float32 (or float64 for a float64 input).
   """
-  h = layer_input.astype(jnp.float32)
+  h = at_least_float32(layer_input)
 
   def conv(kernel):
     return jax.lax.conv_general_dilated(
         h, kernel, window_strides=(1, 1), padding=((padding, padding), (padding, padding)),
         dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=jax.lax.Precision.HIGHEST)
 
-  _, pullback = jax.vjp(conv, jnp.zeros(tuple(kernel_shape), jnp.float32))
-  return pullback(output_cotangent.astype(jnp.float32))[0]
+  _, pullback = jax.vjp(conv, jnp.zeros(tuple(kernel_shape), h.dtype))
+  return pullback(at_least_float32(output_cotangent))[0]
 
 
 def adaptive_gan_weight(reconstruction_fn: Callable[[jax.Array], jax.Array],

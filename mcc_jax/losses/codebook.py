@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from mcc_jax.losses.reconstruction import l1_loss
+from mcc_jax.ops.precision import at_least_float32
 
 
 def motion_codebook_losses(generator_output, *, code_weight: float,
@@ -22,7 +23,7 @@ def motion_codebook_losses(generator_output, *, code_weight: float,
   """(sum of weighted code-level losses, sum of weighted flow reconstruction losses)."""
   code = jnp.zeros((), jnp.float32)
   for quantizer in generator_output.motion_quantizers:
-    code = code + code_weight * quantizer.loss.astype(jnp.float32)
+    code = code + code_weight * at_least_float32(quantizer.loss)
   reconstruction = jnp.zeros((), jnp.float32)
   for predicted, target in zip(generator_output.motion_reconstructions,
                                generator_output.motion_targets):
@@ -35,5 +36,5 @@ def appearance_codebook_loss(generator_output, *, code_weight: float) -> jax.Arr
   """Sum over scales of the weighted appearance code-level losses."""
   total = jnp.zeros((), jnp.float32)
   for quantizer in generator_output.appearance_quantizers:
-    total = total + code_weight * quantizer.loss.astype(jnp.float32)
+    total = total + code_weight * at_least_float32(quantizer.loss)
   return total

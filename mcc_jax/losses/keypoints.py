@@ -14,6 +14,7 @@ import jax.numpy as jnp
 
 from mcc_jax.ops import tps as tps_ops
 from mcc_jax.ops.keypoints import Keypoints
+from mcc_jax.ops.precision import at_least_float32
 
 
 def equivariance_losses(kp_driving: Keypoints, kp_transformed: Keypoints,
@@ -59,5 +60,5 @@ def keypoint_distance_loss(kp_source: Keypoints, kp_driving: Keypoints,
   gradient: like the official term, it has no effect on training and is only logged.
   (This is the official behaviour, kept on purpose; see docs/training.md.)
   """
-  return (_distance_penalty(kp_source.value.astype(jnp.float32), threshold)
-          + _distance_penalty(kp_driving.value.astype(jnp.float32), threshold))
+  return (_distance_penalty(at_least_float32(kp_source.value), threshold)
+          + _distance_penalty(at_least_float32(kp_driving.value), threshold))

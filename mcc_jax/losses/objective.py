@@ -25,6 +25,7 @@ from mcc_jax.losses.codebook import appearance_codebook_loss, motion_codebook_lo
 from mcc_jax.losses.keypoints import equivariance_losses, keypoint_distance_loss
 from mcc_jax.losses.perceptual import FeaturesFn, pyramid_perceptual_loss
 from mcc_jax.losses.reconstruction import l1_loss
+from mcc_jax.ops.precision import at_least_float32
 
 TERMS = ("l1", "perceptual", "gan", "adaptive_weight", "motion_code", "motion_reconstruction",
          "low_resolution_l1", "low_resolution_perceptual", "appearance_code",
@@ -88,7 +89,7 @@ def total_generator_loss(generator_output, motion, kp_transformed, tps, driving:
   if fake_logits is not None:
     if adaptive_weight is None:
       raise ValueError("total_generator_loss: fake_logits needs the adaptive_weight")
-    weight = jax.lax.stop_gradient(jnp.asarray(adaptive_weight, jnp.float32))
+    weight = jax.lax.stop_gradient(at_least_float32(adaptive_weight))
     terms["adaptive_weight"] = weight
     terms["gan"] = weight * hinge_generator_loss(fake_logits)
   code, reconstruction = motion_codebook_losses(

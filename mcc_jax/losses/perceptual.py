@@ -31,6 +31,7 @@ import numpy as np
 
 from mcc_jax.losses.reconstruction import image_pyramid
 from mcc_jax.models.vgg import VGGFeatures, imagenet_normalize  # noqa: F401  (re-exported)
+from mcc_jax.ops.precision import at_least_float32
 
 FeaturesFn = Callable[[jax.Array], Sequence[jax.Array]]
 NETWORKS = {"vgg19": "vgg19", "vgg16_lpips": "vgg16"}
@@ -89,8 +90,8 @@ def pyramid_perceptual_loss(features_fn: FeaturesFn, prediction: jax.Array, targ
     for weight, mine, theirs in zip(layer_weights, mine_all, theirs_all):
       if weight == 0:
         continue
-      theirs = jax.lax.stop_gradient(theirs).astype(jnp.float32)
-      total = total + weight * jnp.mean(jnp.abs(mine.astype(jnp.float32) - theirs))
+      theirs = at_least_float32(jax.lax.stop_gradient(theirs))
+      total = total + weight * jnp.mean(jnp.abs(at_least_float32(mine) - theirs))
   return total
 
 

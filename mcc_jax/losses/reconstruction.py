@@ -8,11 +8,12 @@ import jax
 import jax.numpy as jnp
 
 from mcc_jax.ops.antialias import antialias_downsample
+from mcc_jax.ops.precision import at_least_float32
 
 
 def l1_loss(prediction: jax.Array, target: jax.Array) -> jax.Array:
   """``mean |prediction - target|`` over every element, in float32 (torch's L1Loss, mean)."""
-  return jnp.mean(jnp.abs(prediction.astype(jnp.float32) - target.astype(jnp.float32)))
+  return jnp.mean(jnp.abs(at_least_float32(prediction) - at_least_float32(target)))
 
 
 def image_pyramid(images: jax.Array, scales: Sequence[float]) -> list[jax.Array]:

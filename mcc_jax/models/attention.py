@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from mcc_jax.models.torch_layers import Linear
+from mcc_jax.ops.precision import at_least_float32
 
 CPU_QUERY_CHUNK = 256
 
@@ -45,14 +46,14 @@ def _attend(q: jax.Array, k: jax.Array, v: jax.Array, key_mask: jax.Array | None
   have to be rewritten in another layout.
   """
   kv = "hkd" if k.ndim == 3 else "bhkd"
-  logits = jnp.einsum(f"bhqd,{kv}->bhqk", q, k).astype(jnp.float32)
+  logits = at_least_float32(jnp.einsum(f"bhqd,{kv}->bhqk", q, k))
   if key_mask is not None:
     logits = jnp.where(key_mask[:, None, None, :], jnp.finfo(jnp.float32).min, logits)
   # The shift only guards exp against overflow; it cancels in the normalisation.
   shift = jax.lax.stop_gradient(jnp.max(logits, axis=-1, keepdims=True))
   weights = jnp.exp(logits - shift)
   total = jnp.sum(weights, axis=-1, keepdims=True)
-  out = jnp.einsum(f"bhqk,{kv}->bhqd", weights.astype(dtype), v).astype(jnp.float32)
+  out = at_least_float32(jnp.einsum(f"bhqk,{kv}->bhqd", weights.astype(dtype), v))
   return (out / total).astype(dtype)
 
 

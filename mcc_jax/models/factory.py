@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
+import jax
 import jax.numpy as jnp
 
 from mcc_jax.models.discriminator import PatchDiscriminator
@@ -35,7 +36,9 @@ VARIANTS = {
     "mmc_sac": ("all", "first"),  # ... plus a single-scale appearance codebook
     "full": ("all", "all"),  # multi-scale motion and appearance codebooks (the paper's model)
 }
-DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+# float64 is for verification (the float64 parity reference); it needs jax_enable_x64.
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16,
+          "float64": jnp.float64}
 GROUP_NORM_GROUPS = 32
 
 
@@ -68,6 +71,9 @@ def dtype_of(model: Mapping[str, Any]):
   """The computation dtype named by ``model.dtype``."""
   _require(model["dtype"] in DTYPES, "model.dtype",
            f"expected one of {sorted(DTYPES)}, got {model['dtype']!r}")
+  _require(model["dtype"] != "float64" or jax.config.jax_enable_x64, "model.dtype",
+           "'float64' needs 64-bit JAX: set JAX_ENABLE_X64=1 or "
+           "jax.config.update('jax_enable_x64', True) before building the model")
   return DTYPES[model["dtype"]]
 
 

@@ -29,6 +29,7 @@ from mcc_jax.models.appearance_compensation import AppearanceCodebookCompensatio
 from mcc_jax.models.motion_compensation import MotionCodebookCompensation
 from mcc_jax.models.vqgan_decoder import Decoder
 from mcc_jax.models.vqgan_encoder import Encoder
+from mcc_jax.ops.precision import at_least_float32
 
 
 class GeneratorOutput(NamedTuple):
@@ -165,8 +166,8 @@ class Generator(nn.Module):
     source_features = [features.output] + [
         features.levels[level] for level in reversed(range(self.num_scales - 1))]
 
-    flow = deformation.astype(jnp.float32)
-    occ = occlusion.astype(jnp.float32)
+    flow = at_least_float32(deformation)
+    occ = at_least_float32(occlusion)
     flows, occlusions, compensated = [flow], [], []
     reconstructions, targets, motion_quantizers = [], [], []
     if self.motion_scales:

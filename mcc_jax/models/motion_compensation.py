@@ -32,6 +32,7 @@ from mcc_jax.models import vqgan_blocks
 from mcc_jax.models.codebook_transformer import CodebookTransformerLayer
 from mcc_jax.models.flow_refiner import FlowRefiner, MotionEncoder
 from mcc_jax.models.torch_layers import Conv2d
+from mcc_jax.ops.precision import at_least_float32
 from mcc_jax.ops.quantize import VectorQuantizer
 
 CONTEXT_CHANNELS = 192
@@ -161,7 +162,7 @@ class MotionCodebookCompensation(nn.Module):
     f = flow.shape[1]
     grid_size = self.grid_size
     pixels_per_unit = (f - 1) / 2.0
-    offset = flow - ops.coordinate_grid(f, f)[None]
+    offset = flow - ops.coordinate_grid(f, f, dtype=flow.dtype)[None]
     displacement = offset * pixels_per_unit
     motion_feature = self.flow_encoder(jax.lax.stop_gradient(displacement).astype(self.dtype))
 
@@ -186,6 +187,6 @@ class MotionCodebookCompensation(nn.Module):
     if not train:
       return MotionStep(new_flow, new_occlusion)
     quantized = self.codebook(motion_feature, code_scale)
-    reconstruction = self.flow_decoder(quantized.quantized).astype(jnp.float32) / pixels_per_unit
+    reconstruction = at_least_float32(self.flow_decoder(quantized.quantized)) / pixels_per_unit
     return MotionStep(new_flow, new_occlusion, reconstruction, jax.lax.stop_gradient(offset),
                       quantized)

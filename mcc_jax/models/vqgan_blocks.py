@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from mcc_jax.models.torch_layers import Conv2d
+from mcc_jax.ops.precision import at_least_float32
 from mcc_jax.ops.resize import upsample_nearest
 
 NUM_GROUPS = 32
@@ -78,7 +79,7 @@ class AttnBlock(nn.Module):
     q = Conv2d(c, 1, dtype=self.dtype, name="q")(normed).reshape(b, h * w, c)
     k = Conv2d(c, 1, dtype=self.dtype, name="k")(normed).reshape(b, h * w, c)
     v = Conv2d(c, 1, dtype=self.dtype, name="v")(normed).reshape(b, h * w, c)
-    logits = jnp.einsum("bqc,bkc->bqk", q, k).astype(jnp.float32) * (c**-0.5)
+    logits = at_least_float32(jnp.einsum("bqc,bkc->bqk", q, k)) * (c**-0.5)
     weights = jax.nn.softmax(logits, axis=-1).astype(self.dtype)
     out = jnp.einsum("bqk,bkc->bqc", weights, v).reshape(b, h, w, c)
     return x + Conv2d(c, 1, dtype=self.dtype, name="proj_out")(out)

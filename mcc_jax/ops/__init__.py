@@ -9,6 +9,7 @@
   motion transfer.
 * :mod:`~mcc_jax.ops.tps`: random affine + thin-plate-spline transforms.
 * :mod:`~mcc_jax.ops.windows`: window partition and reverse.
+* :mod:`~mcc_jax.ops.precision`: ``at_least_float32``, the precision floor of losses and flows.
 """
 
 from mcc_jax.ops.antialias import antialias_downsample
@@ -18,6 +19,7 @@ from mcc_jax.ops.keypoints import heatmap_difference
 from mcc_jax.ops.keypoints import kp_to_gaussian
 from mcc_jax.ops.keypoints import sparse_motions
 from mcc_jax.ops.keypoints import transfer_relative_motion
+from mcc_jax.ops.precision import at_least_float32
 from mcc_jax.ops.quantize import QuantizerOutput
 from mcc_jax.ops.quantize import VectorQuantizer
 from mcc_jax.ops.quantize import allocated_codes
@@ -45,6 +47,7 @@ __all__ = [
     "VectorQuantizer",
     "allocated_codes",
     "antialias_downsample",
+    "at_least_float32",
     "code_range",
     "convex_hull_area",
     "coordinate_grid",

@@ -27,6 +27,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mcc_jax.ops.precision import at_least_float32
+
 Allocation = Literal["prefix", "equal", "shared"]
 ALLOCATIONS = ("prefix", "equal", "shared")
 
@@ -102,8 +104,8 @@ def nearest_code_indices(vectors: jax.Array, codes: jax.Array,
   Returns:
     (N,) int32 indices into ``codes``.
   """
-  vectors = vectors.astype(jnp.float32)
-  codes = codes.astype(jnp.float32)
+  vectors = at_least_float32(vectors)
+  codes = at_least_float32(codes)
   distances = (jnp.sum(vectors**2, axis=1, keepdims=True) + jnp.sum(codes**2, axis=1)[None, :]
                - 2.0 * jnp.matmul(vectors, codes.T, precision=precision))
   return jnp.argmin(distances, axis=1).astype(jnp.int32)
@@ -116,8 +118,8 @@ def lookup(codebook: jax.Array, indices: jax.Array) -> jax.Array:
 
 def code_level_loss(z: jax.Array, quantized: jax.Array, beta: float) -> jax.Array:
   """``mean((sg[z] - q)^2) + beta * mean((sg[q] - z)^2)`` in float32 (paper Eq. 3/5)."""
-  z = z.astype(jnp.float32)
-  quantized = quantized.astype(jnp.float32)
+  z = at_least_float32(z)
+  quantized = at_least_float32(quantized)
   codebook_term = jnp.mean((jax.lax.stop_gradient(z) - quantized)**2)
   commitment_term = jnp.mean((jax.lax.stop_gradient(quantized) - z)**2)
   return codebook_term + beta * commitment_term
@@ -154,10 +156,10 @@ def quantize(z: jax.Array,
   loss = code_level_loss(z, chosen, beta)
   quantized = z + jax.lax.stop_gradient(chosen - z)
 
-  counts = jnp.bincount(local, length=stop - start).astype(jnp.float32)
+  counts = jnp.bincount(local, length=stop - start).astype(at_least_float32(z).dtype)
   probs = counts / flat.shape[0]
   perplexity = jnp.exp(-jnp.sum(probs * jnp.log(probs + 1e-10)))
-  usage = jnp.mean((counts > 0).astype(jnp.float32))
+  usage = jnp.mean((counts > 0).astype(counts.dtype))
   indices = (local + start).reshape(z.shape[:-1])
   return QuantizerOutput(quantized, indices, loss, perplexity, usage)
 

@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def bilinear_taps(in_size: int, out_size: int,
-                  align_corners: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def bilinear_taps(in_size: int, out_size: int, align_corners: bool,
+                  dtype=np.float32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """The two input samples and the blend weight of each output sample along one axis.
 
   Args:
@@ -28,14 +28,16 @@ def bilinear_taps(in_size: int, out_size: int,
     out_size: number of output samples.
     align_corners: PyTorch's convention: True maps the end samples onto each other;
       False treats samples as pixel centres and clamps below zero.
+    dtype: the arithmetic of the source positions, as PyTorch computes them in the
+      input's dtype: float32 for float32 (and narrower) inputs, float64 for float64.
 
   Returns:
-    ``(lo, hi, frac)``: int32 indices and float32 weights of shape (out_size,); output
+    ``(lo, hi, frac)``: int32 indices and ``dtype`` weights of shape (out_size,); output
     ``o`` is ``(1 - frac[o]) * x[lo[o]] + frac[o] * x[hi[o]]``.
   """
   if in_size < 1 or out_size < 1:
     raise ValueError(f"bilinear_taps: sizes must be positive, got {in_size} -> {out_size}.")
-  f32 = np.float32
+  f32 = np.dtype(dtype).type
   dst = np.arange(out_size, dtype=f32)
   if align_corners:
     scale = f32(in_size - 1) / f32(out_size - 1) if out_size > 1 else f32(0)
@@ -50,7 +52,8 @@ def bilinear_taps(in_size: int, out_size: int,
 
 
 def _resize_axis(x: jax.Array, axis: int, out_size: int, align_corners: bool) -> jax.Array:
-  lo, hi, frac = bilinear_taps(x.shape[axis], out_size, align_corners)
+  lo, hi, frac = bilinear_taps(x.shape[axis], out_size, align_corners,
+                               jnp.promote_types(x.dtype, jnp.float32))
   shape = [1] * x.ndim
   shape[axis] = out_size
   frac = jnp.asarray(frac).reshape(shape).astype(x.dtype)

@@ -56,7 +56,7 @@ def sample_random_tps(key: jax.Array, batch_size: int, *, sigma_affine: float,
   key_affine, key_tps = jax.random.split(key)
   noise = sigma_affine * jax.random.normal(key_affine, (batch_size, 2, 3))
   theta = noise + jnp.eye(2, 3)[None]
-  control_points = coordinate_grid(points_tps, points_tps).reshape(-1, 2)
+  control_points = coordinate_grid(points_tps, points_tps, dtype=noise.dtype).reshape(-1, 2)
   control_params = sigma_tps * jax.random.normal(key_tps, (batch_size, points_tps**2))
   return RandomTPS(theta=theta, control_points=control_points, control_params=control_params)
 
@@ -116,7 +116,7 @@ def transform_frame(tps: RandomTPS, frame: jax.Array) -> jax.Array:
     ``align_corners=False``, as in FOMM).
   """
   b, h, w, _ = frame.shape
-  grid = coordinate_grid(h, w).reshape(-1, 2)
+  grid = coordinate_grid(h, w, dtype=jnp.promote_types(frame.dtype, jnp.float32)).reshape(-1, 2)
   grid = warp_coordinates(tps, grid).reshape(b, h, w, 2)
   return grid_sample(frame, grid, mode="bilinear", padding_mode="reflection",
                      align_corners=False)

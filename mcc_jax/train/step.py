@@ -35,6 +35,7 @@ from mcc_jax.models.discriminator import PatchDiscriminator
 from mcc_jax.models.generator import Generator
 from mcc_jax.models.motion_estimator import MotionEstimator
 from mcc_jax.ops import tps as tps_ops
+from mcc_jax.ops.precision import at_least_float32
 from mcc_jax.train.batch_groups import grouped_apply
 from mcc_jax.train.optimizers import learning_rate_schedule
 from mcc_jax.train.state import GENERATOR_SIDE, Optimizers, TrainState
@@ -193,7 +194,7 @@ def discriminator_gradients(params_d: Any, batch_stats_d: Any, real: jax.Array,
 
 def _norm(tree: Any) -> jax.Array:
   """Global L2 norm of a gradient tree, in float32."""
-  return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in jax.tree.leaves(tree)))
+  return jnp.sqrt(sum(jnp.sum(jnp.square(at_least_float32(x))) for x in jax.tree.leaves(tree)))
 
 
 def _codebook_metrics(output) -> dict[str, jax.Array]:
@@ -201,8 +202,8 @@ def _codebook_metrics(output) -> dict[str, jax.Array]:
   for kind, quantizers in (("motion", output.motion_quantizers),
                            ("appearance", output.appearance_quantizers)):
     for index, quantizer in enumerate(quantizers):
-      metrics[f"{kind}_codebook/perplexity_{index}"] = quantizer.perplexity.astype(jnp.float32)
-      metrics[f"{kind}_codebook/usage_{index}"] = quantizer.usage.astype(jnp.float32)
+      metrics[f"{kind}_codebook/perplexity_{index}"] = at_least_float32(quantizer.perplexity)
+      metrics[f"{kind}_codebook/usage_{index}"] = at_least_float32(quantizer.usage)
   return metrics
 
 
@@ -227,7 +228,7 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], features_params: 
   Returns:
     (new state, metrics): every loss term, the adaptive weight, the discriminator's
     losses, gradient norms, learning rates and codebook perplexity/usage per scale, as
-    float32 scalars. With ``with_gradients``, a third element: ``{'generator',
+    float32 scalars (float64 in a float64 step). With ``with_gradients``, a third element: ``{'generator',
     'motion_estimator', 'discriminator'}`` gradients (the last None when not adversarial).
   """
   rng, tps_key = jax.random.split(state.rng)
@@ -269,7 +270,7 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], features_params: 
     opt_state["discriminator"] = d_opt
     metrics.update(d_terms)
     metrics["grad_norm_discriminator"] = _norm(d_grads)
-  metrics = {name: jnp.asarray(value, jnp.float32) for name, value in metrics.items()}
+  metrics = {name: at_least_float32(value) for name, value in metrics.items()}
   new_state = TrainState(step=state.step + 1, params=params, batch_stats=batch_stats,
                          ema_params=ema, opt_state=opt_state, rng=rng)
   if with_gradients:
