@@ -36,6 +36,17 @@ def default_query_chunk_size() -> int | None:
   return CPU_QUERY_CHUNK if jax.default_backend() == "cpu" else None
 
 
+def packed_in_projection_init(width: int):
+  """``xavier_uniform_`` of PyTorch's packed (3 * width, width) ``in_proj_weight``,
+  restricted to one (width, width) block: ``U(+-sqrt(6 / (width + 3 * width)))``."""
+  bound = (6.0 / (4.0 * width)) ** 0.5
+
+  def init(key, shape, dtype=jnp.float32):
+    return jax.random.uniform(key, shape, dtype, minval=-bound, maxval=bound)
+
+  return init
+
+
 def _attend(q: jax.Array, k: jax.Array, v: jax.Array, key_mask: jax.Array | None,
             dtype: Any) -> jax.Array:
   """Softmax attention, head-major: q (B, H, Tq, d), k/v (B, H, Tk, d) or (H, Tk, d)
@@ -91,9 +102,12 @@ class MultiHeadAttention(nn.Module):
       raise ValueError(
           f"MultiHeadAttention: width {width} is not divisible by num_heads={self.num_heads}.")
     head = width // self.num_heads
-    q = Linear(width, dtype=self.dtype, name="q_proj")(query)
-    k = Linear(width, dtype=self.dtype, name="k_proj")(key)
-    v = Linear(width, dtype=self.dtype, name="v_proj")(value)
+    # PyTorch's initialisation: Xavier-uniform on the packed (3 D, D) input projection,
+    # so each of q, k, v gets the bound sqrt(6 / (D + 3 D)), and zero biases.
+    in_proj = dict(kernel_init=packed_in_projection_init(width), bias_init=nn.initializers.zeros)
+    q = Linear(width, dtype=self.dtype, name="q_proj", **in_proj)(query)
+    k = Linear(width, dtype=self.dtype, name="k_proj", **in_proj)(key)
+    v = Linear(width, dtype=self.dtype, name="v_proj", **in_proj)(value)
     # Scaling the queries is cheaper than scaling the (Tq x Tk) logits. Head-major
     # layouts: (B, H, T, d); keys shared by the batch stay (H, Tk, d).
     b, tq = q.shape[:2]
@@ -113,4 +127,6 @@ class MultiHeadAttention(nn.Module):
       out = _attend(q, k, v, key_mask, self.dtype)
     out = jnp.moveaxis(out, 1, 2)  # (B, Tq, H, d)
     out = out.reshape(out.shape[:-2] + (width,))
-    return Linear(width, dtype=self.dtype, name="out_proj")(out)
+    # The output projection keeps nn.Linear's default weight; its bias starts at zero.
+    return Linear(width, dtype=self.dtype, bias_init=nn.initializers.zeros,
+                  name="out_proj")(out)

@@ -84,18 +84,24 @@ class Linear(nn.Module):
     features: output width.
     use_bias: whether to add a bias.
     dtype: computation dtype; parameters stay float32.
+    kernel_init: weight initialiser; None means PyTorch's default.
+    bias_init: bias initialiser; None means PyTorch's default.
   """
 
   features: int
   use_bias: bool = True
   dtype: Any = jnp.float32
+  kernel_init: Initializer | None = None
+  bias_init: Initializer | None = None
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     """(..., in) -> (..., features)."""
     init = torch_default_uniform(x.shape[-1])
-    kernel = self.param("kernel", init, (x.shape[-1], self.features), jnp.float32)
+    kernel = self.param("kernel", self.kernel_init or init, (x.shape[-1], self.features),
+                        jnp.float32)
     y = jnp.matmul(x.astype(self.dtype), kernel.astype(self.dtype))
     if self.use_bias:
-      y = y + self.param("bias", init, (self.features,), jnp.float32).astype(self.dtype)
+      bias = self.param("bias", self.bias_init or init, (self.features,), jnp.float32)
+      y = y + bias.astype(self.dtype)
     return y

@@ -48,12 +48,20 @@ def test_attention_matches_torch_multihead_attention_with_key_mask():
   np.testing.assert_allclose(np.asarray(shared), np.asarray(repeated), atol=1e-6)
 
 
-def test_fully_masked_rows_stay_finite():
+def test_fully_masked_rows_attend_uniformly():
+  """Where PyTorch returns NaN, every query of a fully masked row gets the plain mean of
+  the projected values (then the output projection); the other batch row is unaffected."""
   module = MultiHeadAttention(2)
-  x = jnp.ones((1, 4, 8))
+  x = jax.random.normal(jax.random.PRNGKey(1), (2, 4, 8))
   variables = module.init(jax.random.PRNGKey(0), x, x, x)
-  out = module.apply(variables, x, x, x, jnp.ones((1, 4), bool))
-  assert np.all(np.isfinite(np.asarray(out)))
+  mask = jnp.zeros((2, 4), bool).at[0].set(True)
+  out = np.asarray(module.apply(variables, x, x, x, mask))
+  p = jax.tree.map(np.asarray, variables["params"])
+  values = np.asarray(x[0]) @ p["v_proj"]["kernel"] + p["v_proj"]["bias"]
+  uniform = values.mean(axis=0) @ p["out_proj"]["kernel"] + p["out_proj"]["bias"]
+  np.testing.assert_allclose(out[0], np.broadcast_to(uniform, (4, 8)), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(out[1], np.asarray(module.apply(variables, x[1:], x[1:], x[1:]))[0],
+                             rtol=1e-5, atol=1e-6)
 
 
 def _torch_layer_reference(params, tokens, codes, position, key_mask, heads):

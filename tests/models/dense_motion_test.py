@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import torch
 
 from mcc_jax import ops
 from mcc_jax.models.dense_motion import DenseMotionNetwork
@@ -70,6 +71,9 @@ def test_outputs_are_composed_as_documented():
 
 
 def test_hourglass_sees_heatmap_then_warped_source_per_motion():
+  """The official network concatenates (B, K+1, 1, h, w) heatmaps and (B, K+1, C, h, w)
+  warped sources along dim 2 and flattens to (B, (K+1)(C+1), h, w): the pretrained first
+  convolution expects that channel order, so a swapped concatenation must fail here."""
   _, variables = _model_and_variables()
   source, kp_source, kp_driving = _inputs(2)
   seen = []
@@ -84,11 +88,12 @@ def test_hourglass_sees_heatmap_then_warped_source_per_motion():
   (hourglass_input,) = seen
   assert hourglass_input.shape == (2, 16, 16, (K + 1) * 4)
   heatmaps = ops.heatmap_difference(kp_source.value, kp_driving.value, (16, 16), 0.01)
-  for k in range(K + 1):
-    np.testing.assert_allclose(np.asarray(hourglass_input[..., 4 * k]),
-                               np.asarray(heatmaps[..., k]), atol=1e-6)
-    np.testing.assert_allclose(np.asarray(hourglass_input[..., 4 * k + 1:4 * k + 4]),
-                               np.asarray(out.deformed_source[:, k]), atol=1e-6)
+  per_motion_heatmaps = np.moveaxis(np.array(heatmaps), -1, 1)[:, :, None].copy()
+  per_motion_sources = np.moveaxis(np.array(out.deformed_source), -1, 2).copy()
+  official = torch.cat([torch.from_numpy(per_motion_heatmaps),
+                        torch.from_numpy(per_motion_sources)], dim=2)
+  official = official.reshape(2, (K + 1) * 4, 16, 16).permute(0, 2, 3, 1).numpy()
+  np.testing.assert_allclose(np.asarray(hourglass_input), official, atol=1e-6)
 
 
 def test_equal_keypoints_give_the_identity_deformation_whatever_the_weights():

@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import torch
 
 import flax.linen as nn
 
@@ -77,3 +78,22 @@ def test_every_norm_of_the_discriminator_and_autoencoder_uses_the_two_pass_varia
   blocks = _norm_modules(vqgan_blocks.ResBlock(features=64), np.zeros((1, 4, 4, 32), np.float32))
   assert len(disc) == 2 and len(blocks) == 2
   assert all(m.use_fast_variance is False for m in disc + blocks)
+
+
+def test_batch_norm_running_statistics_follow_torch_momentum():
+  """One training step moves the running statistics by PyTorch's momentum 0.1; the mean
+  equals BatchNorm2d's, the variance differs only by PyTorch's unbiased n / (n - 1)."""
+  rng = np.random.default_rng(1)
+  x = (2.0 + 3.0 * rng.normal(size=(3, 5, 4, 6))).astype(np.float32)
+  norm = batch_norm(train=True, dtype=jnp.float32)
+  variables = norm.init(jax.random.PRNGKey(0), x)
+  _, updates = norm.apply(variables, x, mutable=["batch_stats"])
+  reference = torch.nn.BatchNorm2d(6).double().train()
+  with torch.no_grad():
+    reference(torch.from_numpy(x.astype(np.float64)).permute(0, 3, 1, 2))
+  n = x.size // 6
+  stats = updates["batch_stats"]
+  np.testing.assert_allclose(stats["mean"], reference.running_mean.numpy(), rtol=1e-5)
+  # running_var = 0.9 + 0.1 * var: PyTorch's var is unbiased, ours biased.
+  torch_batch_var = (reference.running_var.numpy() - 0.9) / 0.1
+  np.testing.assert_allclose(stats["var"], 0.9 + 0.1 * torch_batch_var * (n - 1) / n, rtol=1e-5)

@@ -1,11 +1,14 @@
 """Motion codebook compensation, its flow refiner, and the SFT fusion block."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from mcc_jax.models.codebook_transformer import CodebookTransformerLayer
 from mcc_jax.models.flow_refiner import FlowRefiner, MotionEncoder
+from mcc_jax.models.motion_compensation import FlowDecoder, FlowEncoder
 from mcc_jax.models.motion_compensation import MotionCodebookCompensation
 from mcc_jax.models.sft_fusion import SFTFusion
 from tests.models.model_testing import identity_grid
@@ -23,9 +26,9 @@ def setup():
   feature = jnp.asarray(rng.normal(size=(2, 2 * G, 2 * G, 32)), jnp.float32)
   heatmaps = jnp.asarray(rng.uniform(size=(2, F, F, 5)), jnp.float32)
 
-  def run(variables, flow, feature, train):
+  def run(variables, flow, feature, train, code_scale=1):
     query = module.apply(variables, heatmaps, method=MotionCodebookCompensation.keypoint_query)
-    return module.apply(variables, 1, 1, flow, occlusion, feature, query, train=train)
+    return module.apply(variables, 1, code_scale, flow, occlusion, feature, query, train=train)
 
   def init(key):
     query = jnp.zeros((2, G, G, 32))
@@ -41,21 +44,77 @@ def setup():
   return run, variables, flow, feature, occlusion
 
 
-def test_step_shapes_ranges_and_allocation(setup):
+def _run_recording(run, variables, flow, feature, code_scale):
+  """A training step, with the motion feature (the flow encoder's output) and the codes
+  each transformer layer cross-attends to, as seen inside the module."""
+  seen = {"codes": []}
+
+  def record(next_fun, args, kwargs, context):
+    out = next_fun(*args, **kwargs)
+    if context.method_name == "__call__":
+      if isinstance(context.module, FlowEncoder):
+        seen["motion_feature"] = np.asarray(out)
+      elif isinstance(context.module, CodebookTransformerLayer):
+        seen["codes"].append(np.asarray(args[1]))
+    return out
+
+  with nn.intercept_methods(record):
+    step = run(variables, flow, feature, True, code_scale)
+  return step, seen
+
+
+def _nearest(vectors, codes):
+  distances = ((vectors[:, None, :].astype(np.float64) - codes[None].astype(np.float64))**2).sum(-1)
+  return distances.argmin(-1), distances
+
+
+def test_step_shapes_ranges_and_target(setup):
   run, variables, flow, feature, occlusion = setup
   step = run(variables, flow, feature, True)
   assert step.flow.shape == (2, F, F, 2) and step.occlusion.shape == (2, F, F, 1)
   assert np.all((np.asarray(step.occlusion) > 0) & (np.asarray(step.occlusion) < 1))
-  assert step.reconstruction.shape == (2, F, F, 2)
   np.testing.assert_allclose(np.asarray(step.target),
                              np.asarray(flow) - identity_grid(F)[None], atol=1e-6)
-  # Scale 1 of 2 with prefix allocation may use all 32 codes; the motion feature has a
-  # G x G token grid.
-  assert step.quantizer.indices.shape == (2, G, G)
-  assert int(np.max(np.asarray(step.quantizer.indices))) < 32
   inference = run(variables, flow, feature, False)
   assert inference.reconstruction is None
   np.testing.assert_allclose(np.asarray(inference.flow), np.asarray(step.flow), atol=1e-6)
+
+
+@pytest.mark.parametrize("code_scale,allocated", [(0, 16), (1, 32)])
+def test_each_scale_quantises_and_attends_to_its_prefix_of_the_codebook(setup, code_scale,
+                                                                        allocated):
+  """Prefix allocation over 2 scales of a 32-code book: scale 0 may use codes [0, 16),
+  scale 1 codes [0, 32). The quantiser must pick the nearest *allocated* code and the
+  transformer must cross-attend to exactly those rows."""
+  run, variables, flow, feature, _ = setup
+  step, seen = _run_recording(run, variables, flow, feature, code_scale)
+  codebook = np.asarray(variables["params"]["codebook"]["codebook"])
+  vectors = seen["motion_feature"].reshape(-1, 32)
+  indices = np.asarray(step.quantizer.indices).reshape(-1)
+  assert step.quantizer.indices.shape == (2, G, G)
+  expected, distances = _nearest(vectors, codebook[:allocated])
+  # Equal up to float32 near-ties: the chosen code is at the minimal allocated distance.
+  assert indices.max() < allocated
+  chosen = distances[np.arange(indices.size), indices]
+  np.testing.assert_allclose(chosen, distances[np.arange(indices.size), expected], rtol=1e-5)
+  assert [c.shape[0] for c in seen["codes"]] == [allocated]
+  np.testing.assert_array_equal(seen["codes"][0], codebook[:allocated])
+  if code_scale == 0:
+    # Not vacuous: over the whole codebook some vectors would pick codes beyond the
+    # prefix, so 'shared' allocation at scale 0 fails the bound above.
+    assert _nearest(vectors, codebook)[0].max() >= allocated
+
+
+def test_reconstruction_decodes_the_quantised_feature_in_normalised_units(setup):
+  """D_M decodes the *quantised* motion feature (the allocated codes at the chosen indices),
+  and the displacement in pixels is converted back to normalised units by (F - 1) / 2."""
+  run, variables, flow, feature, _ = setup
+  step = run(variables, flow, feature, True, 0)
+  codebook = np.asarray(variables["params"]["codebook"]["codebook"])
+  quantised = codebook[np.asarray(step.quantizer.indices)]
+  decoded = FlowDecoder().apply({"params": variables["params"]["flow_decoder"]}, quantised)
+  np.testing.assert_allclose(np.asarray(step.reconstruction),
+                             np.asarray(decoded) / ((F - 1) / 2), rtol=1e-5, atol=1e-6)
 
 
 def test_codebook_learning_is_cut_from_the_flow_but_refinement_is_not(setup):
