@@ -49,3 +49,20 @@ def test_reference_runs_set_the_floor_by_the_furthest_run():
   # The extra runs widen the floor only to their own distance: a real error still fails.
   wrong = exact + 2e-3 * rng.normal(size=1000)
   assert not parity.judge(wrong, lucky, exact, reference_runs=spread).passed
+
+
+def test_our_runs_are_judged_by_their_furthest_draw_too():
+  rng = np.random.default_rng(3)
+  exact = rng.normal(size=1000)
+  reference = exact + 3e-4 * rng.normal(size=1000)
+  ours = exact + 2e-4 * rng.normal(size=1000)
+  assert parity.judge(ours, reference, exact).passed
+  # One of our draws far from float64 (say, a rounding-sensitive step that is not
+  # the reference's) counts against us even when the first draw was close.
+  far = exact + 1e-3 * rng.normal(size=1000)
+  verdict = parity.judge(ours, reference, exact, ours_runs=[ours, far])
+  assert not verdict.passed
+  assert verdict.ours_vs_float64 == pytest.approx(parity.relative_l2(far, exact))
+  # Draws of the same spread as the reference's pass.
+  alike = [exact + 3e-4 * rng.normal(size=1000) for _ in range(2)]
+  assert parity.judge(ours, reference, exact, ours_runs=alike).passed

@@ -59,7 +59,7 @@ def _attend(q: jax.Array, k: jax.Array, v: jax.Array, key_mask: jax.Array | None
   kv = "hkd" if k.ndim == 3 else "bhkd"
   logits = at_least_float32(jnp.einsum(f"bhqd,{kv}->bhqk", q, k))
   if key_mask is not None:
-    logits = jnp.where(key_mask[:, None, None, :], jnp.finfo(jnp.float32).min, logits)
+    logits = jnp.where(key_mask[:, None, None, :], jnp.finfo(logits.dtype).min, logits)
   # The shift only guards exp against overflow; it cancels in the normalisation.
   shift = jax.lax.stop_gradient(jnp.max(logits, axis=-1, keepdims=True))
   weights = jnp.exp(logits - shift)

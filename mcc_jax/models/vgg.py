@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from mcc_jax.models.torch_layers import Conv2d
 
@@ -51,9 +52,13 @@ def imagenet_normalize(images: jax.Array) -> jax.Array:
   Returns:
     The normalised images, float32 (or wider).
   """
-  mean = jnp.asarray(IMAGENET_MEAN, jnp.float32)
-  std = jnp.asarray(IMAGENET_STD, jnp.float32)
-  return (images.astype(jnp.promote_types(images.dtype, jnp.float32)) - mean) / std
+  dtype = jnp.promote_types(images.dtype, jnp.float32)
+  # The statistics are the official loss's float32 buffers: float32-rounded values, held
+  # in the computation's dtype (a float64 run promotes them exactly as the official
+  # network's ``.double()`` does).
+  mean = jnp.asarray(np.asarray(IMAGENET_MEAN, np.float32), dtype)
+  std = jnp.asarray(np.asarray(IMAGENET_STD, np.float32), dtype)
+  return (images.astype(dtype) - mean) / std
 
 
 def torchvision_indices(layers: Sequence) -> list[tuple[int, Any]]:

@@ -62,7 +62,8 @@ class Verdict:
   Attributes:
     rel_l2: relative L2 error of ours against the reference's float32 output.
     max_abs: largest absolute error against the reference's float32 output.
-    ours_vs_float64: relative L2 error of ours against the float64 run (None without one).
+    ours_vs_float64: relative L2 error of ours against the float64 run (None without one;
+      the largest over our runs when there are several).
     reference_vs_float64: the same for the reference's float32 output (the largest over
       the reference's runs when there are several).
     passed: the judgement (see :func:`judge`).
@@ -78,7 +79,8 @@ class Verdict:
 
 
 def judge(ours, reference, float64=None, *, reference_runs: Sequence = (),
-          rtol: float = DEFAULT_RTOL, slack: float = DEFAULT_SLACK) -> Verdict:
+          ours_runs: Sequence = (), rtol: float = DEFAULT_RTOL,
+          slack: float = DEFAULT_SLACK) -> Verdict:
   """Judges one output of ours against the reference implementation.
 
   Args:
@@ -88,6 +90,9 @@ def judge(ours, reference, float64=None, *, reference_runs: Sequence = (),
     rtol: the flat relative L2 bound.
     reference_runs: further float32 outputs of the reference implementation on inputs
       perturbed at the rounding level (one ulp); used only with ``float64``.
+    ours_runs: our float32 outputs on the same perturbed inputs as ``reference_runs``;
+      used only with ``float64``. Then each side's distance to float64 is the furthest
+      of its draws, so the two rounding distributions are sampled alike.
     slack: with ``float64``, ours may be this many times further from it than the
       reference's float32 outputs are (the furthest of them).
 
@@ -100,7 +105,7 @@ def judge(ours, reference, float64=None, *, reference_runs: Sequence = (),
   if float64 is None:
     passed = rel <= rtol
     return Verdict(rel, max_abs, None, None, passed, "flat bound" if passed else "mismatch")
-  ours_vs = relative_l2(ours, float64)
+  ours_vs = max(relative_l2(run, float64) for run in (ours, *ours_runs))
   reference_vs = max(relative_l2(run, float64) for run in (reference, *reference_runs))
   if rel <= rtol:
     return Verdict(rel, max_abs, ours_vs, reference_vs, True, "flat bound")

@@ -24,14 +24,30 @@ from mcc_jax.train import optimizers as optimizers_lib
 from mcc_jax.train import step as step_lib
 
 
+def _is_narrow(aval) -> bool:
+  dtype = getattr(aval, "dtype", None)
+  return dtype is not None and jnp.issubdtype(dtype, jnp.floating) and dtype != jnp.float64
+
+
 def _narrow_values(jaxpr, found):
-  """Appends (primitive, dtype, source line) for every non-float64 floating output."""
+  """Appends (primitive, dtype, source line) for every non-float64 floating value.
+
+  Values are the outputs of every equation and the inputs that are not computed by the
+  program: constants (a float32 coordinate grid or kernel built on the host and cast up
+  carries float32 rounding into the float64 step just as a cast down would).
+  """
+  for var in jaxpr.constvars:
+    if _is_narrow(var.aval):
+      found.append(("constant", str(var.aval.dtype), f"a constant of shape {var.aval.shape}"))
   for eqn in jaxpr.eqns:
+    for var in eqn.invars:
+      if isinstance(var, jax.extend.core.Literal) and _is_narrow(var.aval):
+        found.append((f"literal into {eqn.primitive}", str(var.aval.dtype),
+                      source_info_util.summarize(eqn.source_info)))
     for var in eqn.outvars:
-      dtype = getattr(var.aval, "dtype", None)
-      if dtype is not None and jnp.issubdtype(dtype, jnp.floating) and dtype != jnp.float64:
-        where = source_info_util.summarize(eqn.source_info)
-        found.append((str(eqn.primitive), str(dtype), where))
+      if _is_narrow(var.aval):
+        found.append((str(eqn.primitive), str(var.aval.dtype),
+                      source_info_util.summarize(eqn.source_info)))
     for param in eqn.params.values():
       for sub in param if isinstance(param, (tuple, list)) else (param,):
         if isinstance(sub, jax.extend.core.ClosedJaxpr):
