@@ -61,6 +61,23 @@ def sample_random_tps(key: jax.Array, batch_size: int, *, sigma_affine: float,
   return RandomTPS(theta=theta, control_points=control_points, control_params=control_params)
 
 
+@jax.custom_jvp
+def _abs(x: jax.Array) -> jax.Array:
+  """``|x|`` whose derivative at 0 is 0, as PyTorch's (JAX's own is 1 there).
+
+  The convention matters: keypoints of a detector whose heatmap has collapsed onto one
+  pixel sit exactly on grid coordinates such as -1, 0 or 1, which are also the control
+  points' coordinates, and the equivariance loss differentiates the transform there.
+  """
+  return jnp.abs(x)
+
+
+@_abs.defjvp
+def _abs_jvp(primals, tangents):
+  (x,), (t,) = primals, tangents
+  return jnp.abs(x), jnp.sign(x) * t
+
+
 def warp_coordinates(tps: RandomTPS, coordinates: jax.Array) -> jax.Array:
   """Applies the transforms to points.
 
@@ -79,7 +96,7 @@ def warp_coordinates(tps: RandomTPS, coordinates: jax.Array) -> jax.Array:
   affine = (jnp.einsum("bij,bnj->bni", tps.theta[:, :, :2], coordinates, precision=precision)
             + tps.theta[:, None, :, 2])
   distances = jnp.sum(
-      jnp.abs(coordinates[:, :, None, :] - tps.control_points[None, None, :, :]), axis=-1)
+      _abs(coordinates[:, :, None, :] - tps.control_points[None, None, :, :]), axis=-1)
   radial = distances**2 * jnp.log(distances + 1e-6)
   bend = jnp.einsum("bnp,bp->bn", radial, tps.control_params, precision=precision)
   return affine + bend[..., None]

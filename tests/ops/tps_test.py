@@ -64,6 +64,37 @@ def test_jacobian_matches_finite_differences():
     np.testing.assert_allclose(jac[..., :, j], numeric, atol=2e-4)
 
 
+def _torch_jacobian(theta, control_points, control_params, coords):
+  """d T / d p by torch autograd of the FOMM formula (L1 distances, ``r^2 log(r + 1e-6)``)."""
+  theta, points, params = (torch.from_numpy(np.asarray(a, np.float64))
+                           for a in (theta, control_points, control_params))
+  p = torch.tensor(coords, dtype=torch.float64, requires_grad=True)
+  affine = torch.einsum("bij,bnj->bni", theta[:, :, :2], p) + theta[:, None, :, 2]
+  r = torch.abs(p[:, :, None, :] - points[None, None]).sum(-1)
+  warped = affine + (r**2 * torch.log(r + 1e-6) * params[:, None, :]).sum(-1, keepdim=True)
+  rows = [torch.autograd.grad(warped[..., i].sum(), p, retain_graph=True)[0] for i in range(2)]
+  return torch.stack(rows, dim=-2).numpy()
+
+
+def test_jacobian_on_a_control_point_coordinate_follows_torch():
+  """Keypoints on grid coordinates (-1, -0.5, 0, 0.5, 1) meet |x - c| at 0.
+
+  PyTorch's derivative of abs there is 0 and JAX's own is 1; a heatmap collapsed onto a
+  border pixel puts keypoints exactly there, and the official equivariance jacobian term
+  differentiates the transform at them.
+  """
+  tps = _transform(3, batch=2)
+  coords = np.random.default_rng(3).uniform(-0.9, 0.9, (2, 6, 2))
+  coords[0, 0, 0] = 1.0                 # on the control points' x = 1 column
+  coords[0, 1] = (0.5, -0.5)            # on a control point
+  coords[1, 2, 1] = 0.0                 # on the y = 0 row
+  with jax.enable_x64(True):
+    tps64 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), tps)
+    ours = np.asarray(ops.tps_jacobian(tps64, jnp.asarray(coords, jnp.float64)))
+  expected = _torch_jacobian(tps.theta, tps.control_points, tps.control_params, coords)
+  np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-12)
+
+
 def test_identity_parameters_give_identity_jacobian():
   tps = ops.sample_random_tps(jax.random.PRNGKey(0), 2, sigma_affine=0.0, sigma_tps=0.0,
                               points_tps=5)
