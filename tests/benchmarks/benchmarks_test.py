@@ -1,11 +1,23 @@
 """The benchmark scripts run and write the figures they promise (tiny workloads)."""
 
+import importlib.util
 import json
 import pathlib
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _load(script):
+  spec = importlib.util.spec_from_file_location(f"{script[:-3]}_benchmark",
+                                                ROOT / "benchmarks" / script)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
 
 
 def _run(script, *args):
@@ -23,18 +35,104 @@ def test_ops_benchmark_reports_ratios(tmp_path):
                           "quantize forward+backward"}
   for case in figures.values():
     assert case["jax_ms"] > 0 and case["torch_ms"] > 0 and case["ratio"] > 0
+    assert case["ratio_of_fastest"] > 0
+  quantizer = json.loads((tmp_path / "ops.json").read_text())["torch_quantizer"]
+  assert quantizer["formulation"] == _load("ops.py").REFERENCE_QUANTIZER
+  assert quantizer["difference_to_mcc_jax"]["index_mismatches"] == 0
 
 
-def test_inference_benchmark_writes_figures_keyed_by_batch_size(tmp_path):
+def test_every_torch_quantizer_formulation_computes_what_mcc_jax_computes():
+  pytest.importorskip("torch")
+  ops_benchmark = _load("ops.py")
+  rng = np.random.default_rng(1)
+  vectors = rng.normal(size=(2, 24, 8)).astype(np.float32)
+  codebook = rng.normal(size=(32, 8)).astype(np.float32)
+  quantizers = ops_benchmark.torch_quantizers()
+  assert ops_benchmark.REFERENCE_QUANTIZER in quantizers
+  assert ops_benchmark.ONE_HOT_QUANTIZER in quantizers
+  assert len(quantizers) == (len(ops_benchmark.DISTANCES) * len(ops_benchmark.LOOKUPS)
+                             * len(ops_benchmark.LOSSES))
+  for name, quantize in quantizers.items():
+    # Indices, straight-through output, loss and both gradients, against ops.quantize.
+    diff = ops_benchmark.check_quantizer(quantize, vectors, codebook)
+    assert diff["index_mismatches"] == 0, name
+
+
+def test_quantizer_formulation_comparison_times_every_candidate():
+  pytest.importorskip("torch")
+  ops_benchmark = _load("ops.py")
+  rng = np.random.default_rng(2)
+  times = ops_benchmark.compare_formulations(rng.normal(size=(1, 8, 4)).astype(np.float32),
+                                             rng.normal(size=(16, 4)).astype(np.float32),
+                                             repeats=1)
+  assert set(times) == set(ops_benchmark.torch_quantizers()) | {"mcc-jax"}
+  for entry in times.values():
+    assert set(entry) == {"quantize forward", "quantize forward+backward",
+                          "quantize forward fastest", "quantize forward+backward fastest"}
+    assert all(ms > 0 for ms in entry.values())
+
+
+def test_dead_list_removal_drops_exactly_the_dead_statements(tmp_path):
+  # A stand-in for the official forward (the official checkout is not part of CI): the
+  # benchmark asserts the real patch's outputs against the shipped forward at run time.
+  source = tmp_path / "stand_in.py"
+  source.write_text(
+      "CALLS = []\n"
+      "def warp(x):\n"
+      "  CALLS.append(x)\n"
+      "  return 2 * x\n"
+      "class Net:\n"
+      "  def forward(self, x):\n"
+      "    y = warp(x)\n"
+      "    deform_feat_list = [warp(x + 1)]\n"
+      "    for i in range(3):\n"
+      "      y = y + warp(i)\n"
+      "      if i:\n"
+      "        deform_feat_list.append(warp(x + i))\n"
+      "    return {'out': y, 'deform_feat_list': deform_feat_list}\n")
+  spec = importlib.util.spec_from_file_location("stand_in", source)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  lean, removed = _load("inference.py").without_dead_warps(module.Net.forward)
+  assert removed == 2
+  shipped = module.Net().forward(10)
+  shipped_calls = len(module.CALLS)
+  module.CALLS.clear()
+  patched = lean(module.Net(), 10)
+  assert patched["out"] == shipped["out"] and patched["deform_feat_list"] == []
+  assert len(module.CALLS) == shipped_calls - 3  # the three dead warps are gone
+
+
+@pytest.mark.parametrize("processes", ["one", "per-batch-size"])
+def test_inference_benchmark_writes_figures_keyed_by_batch_size(tmp_path, processes):
   out = _run("inference.py", "--config", "configs/tiny.py", "--batch-sizes", "1", "2",
-             "--repeats", "1", "--json", str(tmp_path / "inference.json"))
-  assert "s/frame" in out
+             "--repeats", "1", "--processes", processes,
+             "--json", str(tmp_path / "inference.json"))
+  assert out.count("s/frame") == 1  # one header, also with a process per batch size
   figures = json.loads((tmp_path / "inference.json").read_text())
   assert set(figures) == {"1", "2"}
   for entry in figures.values():
     assert entry["sec_per_frame"] > 0
     assert abs(entry["frames_per_sec"] * entry["sec_per_frame"] - 1) < 1e-9
     assert entry["gflop_per_frame"] > 0 and entry["image_size"] == 64
+    assert entry["weights"] == "random" and len(entry["samples_sec_per_frame"]["mcc-jax"]) == 1
+
+
+def test_input_pipeline_benchmark_reports_warm_and_cold_cache(tmp_path):
+  out = _run("input_pipeline.py", "--image-size", "32", "--identities", "2",
+             "--videos-per-identity", "1", "--frames", "4", "--batch-size", "2",
+             "--seconds", "0.2", "--warmup-batches", "1", "--cold-method", "fadvise",
+             "--evict-interval", "0.05", "--json", str(tmp_path / "pipeline.json"))
+  assert "warm pairs/s" in out and "cold pairs/s" in out
+  figures = json.loads((tmp_path / "pipeline.json").read_text())
+  assert figures["settings"]["data"].startswith("synthetic")
+  for fmt in ("png", "mp4", "tfds"):
+    assert set(figures[fmt]) == {"warm", "cold"}
+    for cache, entry in figures[fmt].items():
+      assert entry["pairs"] > 0 and entry["pairs_per_sec"] > 0, (fmt, cache)
+      resident = entry["resident_at_start"]
+      assert resident is None or 0 <= resident <= 1
+    assert figures[fmt]["cold"]["drop_method"] == "fadvise"
 
 
 def test_train_step_benchmark_reports_time_and_memory(tmp_path):
@@ -58,8 +156,6 @@ def test_learn_sample_benchmark_scores_the_baselines(tmp_path):
 
 def test_animate_benchmark_reports_every_stage(tmp_path, capsys):
   # In this process: the tiny model's programs are those the animate tests compiled.
-  import importlib.util
-
   spec = importlib.util.spec_from_file_location("animate_benchmark",
                                                 ROOT / "benchmarks" / "animate.py")
   module = importlib.util.module_from_spec(spec)
