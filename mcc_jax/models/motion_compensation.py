@@ -162,7 +162,8 @@ class MotionCodebookCompensation(nn.Module):
     f = flow.shape[1]
     grid_size = self.grid_size
     pixels_per_unit = (f - 1) / 2.0
-    offset = flow - ops.coordinate_grid(f, f, dtype=flow.dtype)[None]
+    # The official identity grid here is torch.linspace in float32 (see linspace_grid).
+    offset = flow - ops.linspace_grid(f, f, dtype=flow.dtype)[None]
     displacement = offset * pixels_per_unit
     motion_feature = self.flow_encoder(jax.lax.stop_gradient(displacement).astype(self.dtype))
 

@@ -1,7 +1,7 @@
 """Pure JAX ops of mcc-jax, reusable in other projects (no Flax state, no TensorFlow).
 
 * :mod:`~mcc_jax.ops.warp`: ``grid_sample`` with PyTorch semantics, ``coordinate_grid``,
-  ``resize_flow`` and ``warp``.
+  ``linspace_grid`` (torch.linspace's float32 grid), ``resize_flow`` and ``warp``.
 * :mod:`~mcc_jax.ops.resize`: bilinear (``align_corners``) and nearest resizing.
 * :mod:`~mcc_jax.ops.quantize`: vector quantisation with straight-through gradients,
   the code-level loss and multi-scale code allocation (also as a linen module).
@@ -35,6 +35,7 @@ from mcc_jax.ops.tps import warp_coordinates
 from mcc_jax.ops.tps import jacobian as tps_jacobian
 from mcc_jax.ops.warp import coordinate_grid
 from mcc_jax.ops.warp import grid_sample
+from mcc_jax.ops.warp import linspace_grid
 from mcc_jax.ops.warp import resize_flow
 from mcc_jax.ops.warp import warp
 from mcc_jax.ops.windows import window_partition
@@ -54,6 +55,7 @@ __all__ = [
     "grid_sample",
     "heatmap_difference",
     "kp_to_gaussian",
+    "linspace_grid",
     "lookup",
     "quantize",
     "resize_bilinear",

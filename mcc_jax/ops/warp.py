@@ -58,6 +58,43 @@ def coordinate_grid(h: int, w: int, dtype=jnp.float32) -> jax.Array:
   return jnp.asarray(grid, dtype=dtype)
 
 
+def linspace_grid(h: int, w: int, dtype=jnp.float32) -> jax.Array:
+  """The identity grid as ``torch.linspace(-1, 1, n)`` computes it in float32.
+
+  The official generator subtracts this grid from its sampling grids to turn them into
+  displacements (the motion codebook's input and the target of its reconstruction
+  loss), and builds it with ``torch.linspace`` in float32 whatever the model's dtype.
+  PyTorch's kernel fills the first half as ``start + step * i`` and the second half as
+  ``end - step * (n - 1 - i)``, each with one rounding (a fused multiply-add), so some
+  coordinates differ from :func:`coordinate_grid`'s correctly rounded ones by an ulp
+  (46 of 64 at n = 64). Reproducing it keeps those displacements equal to the official
+  ones to the last bit in float32, and equal to the official float64 run's in float64.
+
+  Args:
+    h: grid height.
+    w: grid width.
+    dtype: floating dtype of the result (the float32 values, widened or narrowed).
+
+  Returns:
+    (h, w, 2) array of ``(x_j, y_i)`` pairs, like :func:`coordinate_grid`.
+  """
+  if h < 2 or w < 2:
+    raise ValueError(f"linspace_grid needs h >= 2 and w >= 2, got ({h}, {w}).")
+
+  def linspace(n):
+    start, end = np.float32(-1.0), np.float32(1.0)
+    step = np.float64((end - start) / np.float32(n - 1))   # rounded to float32 first
+    i = np.arange(n, dtype=np.float64)
+    # A float32 step times an integer below 2**24 is exact in float64, so one rounding
+    # of the float64 result to float32 equals the fused multiply-add.
+    low = np.float64(start) + step * i
+    high = np.float64(end) - step * (n - 1 - i)
+    return np.where(i < n // 2, low, high).astype(np.float32)
+
+  grid = np.stack(np.broadcast_arrays(linspace(w)[None, :], linspace(h)[:, None]), axis=-1)
+  return jnp.asarray(grid, dtype=dtype)
+
+
 def _unnormalize(coord: jax.Array, size: int, align_corners: bool) -> jax.Array:
   """Maps normalised coordinates in [-1, 1] to pixel coordinates."""
   if align_corners:

@@ -161,3 +161,20 @@ def test_sft_fusion_is_dec_times_one_plus_scale_plus_shift_plus_feature_conv():
       enc, jnp.asarray(conv["kernel"]), (1, 1), ((1, 1), (1, 1)),
       dimension_numbers=("NHWC", "HWIO", "NHWC")) + conv["bias"]
   np.testing.assert_allclose(np.asarray(out), np.asarray(dec + 0.5 + expected_conv), atol=1e-5)
+
+
+def test_displacement_subtracts_the_official_float32_linspace_grid(setup):
+  # The official generator subtracts torch.linspace(-1, 1, F) (float32, meshed 'xy'),
+  # not the correctly rounded grid; the reconstruction target shows which one was used.
+  import torch  # pylint: disable=import-outside-toplevel
+  from mcc_jax import ops  # pylint: disable=import-outside-toplevel
+  run, variables, _, feature, _ = setup
+  # A flow exactly on the correctly rounded identity: its displacement is then the
+  # difference between the two grids, non-zero wherever torch.linspace rounds otherwise.
+  flow = jnp.broadcast_to(ops.coordinate_grid(F, F), (2, F, F, 2))
+  target = np.asarray(run(variables, flow, feature, train=True).target)
+  grid_x, grid_y = torch.meshgrid(torch.linspace(-1.0, 1.0, F), torch.linspace(-1.0, 1.0, F),
+                                  indexing="xy")
+  official = torch.stack((grid_x, grid_y), dim=-1).numpy()
+  np.testing.assert_array_equal(target, np.asarray(flow) - official[None])
+  assert np.count_nonzero(target) > 0

@@ -104,6 +104,25 @@ def test_coordinate_grid_convention():
   np.testing.assert_allclose(grid[:, 0, 1], np.linspace(-1, 1, 3), atol=1e-7)  # y along height
 
 
+def test_linspace_grid_equals_torch_linspace_bit_for_bit():
+  # The official generator's identity grid: torch.linspace in float32, meshgrid 'xy'.
+  for h, w in [(64, 64), (32, 32), (7, 8), (2, 2), (256, 256), (3, 1025)]:
+    xx = torch.linspace(-1.0, 1.0, w)
+    yy = torch.linspace(-1.0, 1.0, h)
+    grid_x, grid_y = torch.meshgrid(xx, yy, indexing="xy")
+    expected = torch.stack((grid_x, grid_y), dim=-1).numpy()
+    got = np.asarray(ops.linspace_grid(h, w))
+    assert got.dtype == np.float32 and got.shape == (h, w, 2)
+    np.testing.assert_array_equal(got, expected)
+  # It is not the correctly rounded grid (else coordinate_grid would do).
+  assert np.any(np.asarray(ops.linspace_grid(64, 64)) != np.asarray(ops.coordinate_grid(64, 64)))
+  # Wider dtypes carry the float32 values unchanged.
+  with jax.enable_x64(True):
+    wide = np.asarray(ops.linspace_grid(64, 64, jnp.float64))
+  assert wide.dtype == np.float64
+  np.testing.assert_array_equal(wide, np.asarray(ops.linspace_grid(64, 64)).astype(np.float64))
+
+
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
 def test_dtype_is_preserved(dtype):
   image, grid = _inputs(3)
