@@ -36,7 +36,6 @@ import pickle
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 _HERE = pathlib.Path(__file__).resolve().parent
@@ -47,21 +46,17 @@ import official_training  # noqa: E402
 from configs import vox256  # noqa: E402
 from mcc_jax.convert.generator import convert_discriminator, convert_generator  # noqa: E402
 from mcc_jax.convert.motion_estimator import convert_motion_estimator  # noqa: E402
-from mcc_jax.convert.vgg import convert_vgg  # noqa: E402
-from mcc_jax.losses import PerceptualNetwork  # noqa: E402
-from mcc_jax.models.vgg import VGGFeatures  # noqa: E402
 from mcc_jax.ops import antialias as antialias_module  # noqa: E402
-from mcc_jax.ops import tps as tps_ops  # noqa: E402
-from mcc_jax.testing import parity  # noqa: E402
-from mcc_jax.train import optimizers as optimizers_lib  # noqa: E402
+from mcc_jax.testing import official_weights_step, parity  # noqa: E402
 from mcc_jax.train import step as step_lib  # noqa: E402
-from mcc_jax.train.state import TrainState  # noqa: E402
 
-ITERATION = 5002
+ITERATION = official_weights_step.ITERATION
 # With --ours-float64: the largest relative L2 distance allowed between our float64 step
 # and the official float64 step (set in the light of the measured distances; see
 # docs/training.md).
 FLOAT64_RTOL = 1e-6
+# Bumped when what the cache holds changes (2: motion-estimator trees kept in float64).
+_CACHE_FORMAT = 2
 # Official log key -> our term name.
 _TERMS = {
     "l_g_pix": "l1", "l_g_gan": "gan", "d_weight": "adaptive_weight",
@@ -124,14 +119,14 @@ def _official_step(official, networks, vgg, torch, dtype, source, driving, theta
 
 def _to_ours(trees, models, num_layers):
   """Official-layout numpy state dicts -> our parameter trees (per group)."""
-  f32 = lambda tree: jax.tree.map(lambda x: np.asarray(x, np.float64), tree)
-  estimator = convert_motion_estimator({k: v.astype(np.float32) for k, v in
-                                        trees["motion_estimator"].items()}, models.motion_estimator)
+  # Never rounded to float32: the float64 run's gradients are compared in float64.
+  wide = lambda tree: jax.tree.map(lambda x: np.asarray(x, np.float64), tree)
+  estimator = convert_motion_estimator(trees["motion_estimator"], models.motion_estimator)
   return {
-      "generator": f32(convert_generator(trees["generator"], models.generator)["params"]),
-      "keypoint_detector": f32(estimator["params"]["keypoint_detector"]),
-      "dense_motion": f32(estimator["params"]["dense_motion"]),
-      "discriminator": f32(convert_discriminator(trees["discriminator"], num_layers)["params"]),
+      "generator": wide(convert_generator(trees["generator"], models.generator)["params"]),
+      "keypoint_detector": wide(estimator["params"]["keypoint_detector"]),
+      "dense_motion": wide(estimator["params"]["dense_motion"]),
+      "discriminator": wide(convert_discriminator(trees["discriminator"], num_layers)["params"]),
   }
 
 
@@ -167,69 +162,11 @@ def _summarise(run, models, num_layers, dtype):
              for kind, groups in trees.items()}}
 
 
-def _our_steps(config, initial, vgg_state, batches, theta, control, dtype_name: str):
-  """One step of mcc_jax.train.step.train_step on the official initial weights, per batch.
-
-  ``batches`` is a list of (source, driving) pairs, each stepped from the same initial
-  state with one compiled program. ``dtype_name`` is the computation dtype ("float32",
-  or "float64" under ``jax.enable_x64``); parameters, batch, transform and VGG are cast
-  to it.
-  """
-  dtype = np.dtype(dtype_name)
-  config = copy.deepcopy(config)
-  config.model.dtype = dtype_name
-  models = step_lib.build_models(config)
-  num_layers = models.discriminator.num_layers
-  cast = lambda tree: jax.tree.map(lambda x: jnp.asarray(np.asarray(x, np.float32), dtype), tree)
-  f32 = lambda d: {k: v.astype(np.float32) for k, v in d.items()}
-  gen_vars = cast(convert_generator(f32(initial["generator"]), models.generator))
-  motion_vars = cast(convert_motion_estimator(f32(initial["motion_estimator"]),
-                                              models.motion_estimator))
-  disc_vars = cast(convert_discriminator(f32(initial["discriminator"]), num_layers))
-  optimizers = optimizers_lib.make_optimizers(config.optimizer, 0)
-  params = {"generator": gen_vars["params"], "motion_estimator": motion_vars["params"],
-            "discriminator": disc_vars["params"]}
-  state = TrainState(
-      step=jnp.asarray(ITERATION - 1, jnp.int32), params=params,
-      batch_stats={"motion_estimator": motion_vars["batch_stats"],
-                   "discriminator": disc_vars["batch_stats"]},
-      ema_params=jax.tree.map(jnp.copy, gen_vars["params"]),
-      opt_state={"generator": optimizers.generator.init(
-          {k: params[k] for k in ("generator", "motion_estimator")}),
-                 "discriminator": optimizers.discriminator.init(params["discriminator"])},
-      rng=jax.random.PRNGKey(0))
-  perceptual = PerceptualNetwork(VGGFeatures("vgg19", dtype=dtype),
-                                 cast(convert_vgg(vgg_state, "vgg19")))
-  tps = tps_ops.RandomTPS(theta=jnp.asarray(theta, dtype),
-                          control_points=tps_ops.coordinate_grid(5, 5, dtype).reshape(-1, 2),
-                          control_params=jnp.asarray(control, dtype))
-  step = jax.jit(functools.partial(step_lib.train_step, models=models, optimizers=optimizers,
-                                   features=perceptual, config=config, adversarial=True,
-                                   with_gradients=True))
-  return [_our_summary(*jax.device_get(step(
-      state, {"source": jnp.asarray(source, dtype), "driving": jnp.asarray(driving, dtype)},
-      perceptual.params, tps=tps))) for source, driving in batches]
-
-
 def _flatten(summary):
   """Our step's gradients and parameters as one flat float64 vector per group."""
   return {"terms": summary["terms"],
           **{kind: {group: _flat(tree) for group, tree in summary[kind].items()}
              for kind in ("grads", "params")}}
-
-
-def _our_summary(new_state, metrics, grads):
-  return {
-      "terms": {k: float(v) for k, v in metrics.items() if np.ndim(v) == 0},
-      "grads": {"generator": grads["generator"],
-                "keypoint_detector": grads["motion_estimator"]["keypoint_detector"],
-                "dense_motion": grads["motion_estimator"]["dense_motion"],
-                "discriminator": grads["discriminator"]},
-      "params": {"generator": new_state.params["generator"],
-                 "keypoint_detector": new_state.params["motion_estimator"]["keypoint_detector"],
-                 "dense_motion": new_state.params["motion_estimator"]["dense_motion"],
-                 "discriminator": new_state.params["discriminator"]},
-  }
 
 
 def run(official_repo, batch: int = 2, seed: int = 0, float64_reference: bool = False,
@@ -279,8 +216,8 @@ def run(official_repo, batch: int = 2, seed: int = 0, float64_reference: bool = 
     antialias_module.antialias_kernel = official_kernel
     try:
       with jax.enable_x64(True):
-        ours64 = _flatten(_our_steps(config, initial, vgg_state, [(source, driving)], theta,
-                                     control, "float64")[0])
+        ours64 = _flatten(official_weights_step.run_steps(
+            config, initial, vgg_state, [(source, driving)], theta, control, "float64")[0])
     finally:
       antialias_module.antialias_kernel = original_kernel
     jax.clear_caches()      # the float64 program and its buffers
@@ -288,7 +225,7 @@ def run(official_repo, batch: int = 2, seed: int = 0, float64_reference: bool = 
   num_layers = models.discriminator.num_layers
   summary = lambda run, dtype: _summarise(run, models, num_layers, dtype)
   official_step = functools.partial(_official_step, official, networks, vgg, torch)
-  cache_key = (batch, seed, float64_reference, rounding_runs)
+  cache_key = (batch, seed, float64_reference, rounding_runs, _CACHE_FORMAT)
   cached = None
   if official_cache is not None and official_cache.exists():
     with official_cache.open("rb") as f:
@@ -312,8 +249,8 @@ def run(official_repo, batch: int = 2, seed: int = 0, float64_reference: bool = 
   del networks, vgg
   gc.collect()
 
-  ours, *our_runs = _our_steps(config, initial, vgg_state, [(source, driving), *perturbed],
-                               theta, control, "float32")
+  ours, *our_runs = official_weights_step.run_steps(
+      config, initial, vgg_state, [(source, driving), *perturbed], theta, control, "float32")
   passed = True
   header = f"{'quantity':34s} {'ours':>12s} {'official':>12s} {'rel error':>10s}"
   if reference:

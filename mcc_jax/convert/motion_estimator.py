@@ -155,7 +155,8 @@ def convert_motion_estimator(state_dict: Mapping[str, Any],
       result against its variables (:func:`check_motion_estimator_variables`).
 
   Returns:
-    ``{'params': ..., 'batch_stats': ...}`` for :class:`MotionEstimator`, float32 numpy.
+    ``{'params': ..., 'batch_stats': ...}`` for :class:`MotionEstimator`: float32 numpy,
+    or float64 where the state dict holds float64 (as the generator's converter keeps it).
 
   Raises:
     ConversionError: when a tensor is missing, left over, of the wrong shape, or (with
@@ -169,7 +170,7 @@ def convert_motion_estimator(state_dict: Mapping[str, Any],
       None if model is None else model.motion_scale_factor)
   mapper.finish()
   variables = jax.tree_util.tree_map(
-      lambda a: np.asarray(a, np.float32),
+      lambda a: np.asarray(a, np.promote_types(np.asarray(a).dtype, np.float32)),
       {"params": {"keypoint_detector": kp_params, "dense_motion": motion_params},
        "batch_stats": {"keypoint_detector": kp_stats, "dense_motion": motion_stats}})
   if model is not None:
