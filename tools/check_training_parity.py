@@ -46,7 +46,6 @@ import official_training  # noqa: E402
 from configs import vox256  # noqa: E402
 from mcc_jax.convert.generator import convert_discriminator, convert_generator  # noqa: E402
 from mcc_jax.convert.motion_estimator import convert_motion_estimator  # noqa: E402
-from mcc_jax.ops import antialias as antialias_module  # noqa: E402
 from mcc_jax.testing import official_weights_step, parity  # noqa: E402
 from mcc_jax.train import step as step_lib  # noqa: E402
 
@@ -206,20 +205,13 @@ def run(official_repo, batch: int = 2, seed: int = 0, float64_reference: bool = 
   # The float64 step first, while little else is held: it needs the most memory.
   ours64 = None
   if ours_float64:
-    # The float32 weights, inputs and transform widen exactly to float64. One constant
-    # does not: the anti-aliasing blur kernel, which each side computes and rounds to
-    # float32 on its own (they differ in the last bit of some taps). With the official
-    # kernel on both sides, what remains between the float64 runs is the algorithm.
-    official_kernel = lambda scale: code.motion_util.AntiAliasInterpolation2d(
-        1, scale).weight[0, 0].numpy()
-    original_kernel = antialias_module.antialias_kernel
-    antialias_module.antialias_kernel = official_kernel
-    try:
-      with jax.enable_x64(True):
-        ours64 = _flatten(official_weights_step.run_steps(
-            config, initial, vgg_state, [(source, driving)], theta, control, "float64")[0])
-    finally:
-      antialias_module.antialias_kernel = original_kernel
+    # The float32 weights, inputs and transform widen exactly to float64, and so does
+    # the one constant both sides compute in float32, the anti-aliasing blur kernel
+    # (ops.antialias builds it the official way, bit for bit at the model's scales).
+    # What remains between the float64 runs is the algorithm.
+    with jax.enable_x64(True):
+      ours64 = _flatten(official_weights_step.run_steps(
+          config, initial, vgg_state, [(source, driving)], theta, control, "float64")[0])
     jax.clear_caches()      # the float64 program and its buffers
     gc.collect()
   num_layers = models.discriminator.num_layers

@@ -159,10 +159,11 @@ def full_size(official):
   source, driving = _images(1, batch=2, size=256)
   outputs = {"official32": _torch_outputs(torch_model, source, driving),
              "ours32": _jax_outputs(_run_jax(OFFICIAL_CONFIG, state_dict, source, driving))}
-  # The float32 weights and inputs widen exactly to float64. Two constants do not:
-  # the blur kernel, which each side rounds to float32 on its own (they differ in the
-  # last bit), and the normalised coordinate grid, which mcc_jax.ops computes in
-  # float32 by design. With both made identical, what remains is the algorithm.
+  # The float32 weights and inputs widen exactly to float64. Two constants need care:
+  # the blur kernel, a float32 constant on both sides (equal at the model's scales; the
+  # official one is taken here because torch's float32 sum order depends on the CPU),
+  # and the normalised coordinate grid, which mcc_jax.ops computes in float32 by design.
+  # With both made identical, what remains is the algorithm.
   outputs["official64"] = _torch_outputs(torch_model, source, driving, torch.float64)
   official_kernel = lambda scale: official.motion_util.AntiAliasInterpolation2d(
       1, scale).weight[0, 0].numpy()
