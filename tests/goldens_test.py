@@ -36,13 +36,6 @@ def golden():
   return metadata, arrays
 
 
-def _state_dict(metadata, arrays, network):
-  prefix = f"fixed/{network}/"
-  fixed = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-  manifest = [(n, tuple(s), kind) for n, s, kind in metadata["networks"][network]]
-  return goldens.state_dict(network, manifest, fixed, metadata["seed"])
-
-
 @pytest.fixture(scope="module")
 def ours(golden):
   metadata, arrays = golden
@@ -51,11 +44,11 @@ def ours(golden):
     generator = factory.build_generator(config)
     estimator = factory.build_motion_estimator(config)
     discriminator = factory.build_discriminator(config)
+    state_dicts = goldens.network_state_dicts(metadata, arrays)
     variables = {
-        "generator": convert_generator(_state_dict(metadata, arrays, "generator"), generator),
-        "motion_estimator": convert_motion_estimator(
-            _state_dict(metadata, arrays, "motion_estimator"), estimator),
-        "discriminator": convert_discriminator(_state_dict(metadata, arrays, "discriminator"),
+        "generator": convert_generator(state_dicts["generator"], generator),
+        "motion_estimator": convert_motion_estimator(state_dicts["motion_estimator"], estimator),
+        "discriminator": convert_discriminator(state_dicts["discriminator"],
                                                discriminator.num_layers),
     }
     seed, size = metadata["seed"], config.image_size

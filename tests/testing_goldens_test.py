@@ -55,3 +55,41 @@ def test_fixed_buffers_come_from_the_stored_values():
     goldens.draw_tensor("m", "down.weight", (1, 3), goldens.FIXED)
   assert goldens.tensor_kind("a.running_mean", False) == goldens.RUNNING_MEAN
   assert goldens.tensor_kind("a.weight", True) == goldens.PARAMETER
+
+
+def test_vgg19_manifest_is_torchvision_vgg19_features():
+  # torchvision's vgg19().features built from torch primitives (no download).
+  layers, channels = [], 3
+  for entry in (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+                512, 512, 512, 512, "M"):
+    if entry == "M":
+      layers.append(torch.nn.MaxPool2d(2, 2))
+    else:
+      layers += [torch.nn.Conv2d(channels, entry, 3, padding=1), torch.nn.ReLU()]
+      channels = entry
+  features = torch.nn.Module()
+  features.features = torch.nn.Sequential(*layers)
+  expected = [(name, tuple(t.shape), goldens.PARAMETER)
+              for name, t in features.state_dict().items()]
+  assert goldens.vgg19_manifest() == expected
+
+
+def test_equivariance_transform_is_seeded_near_identity():
+  theta, control = goldens.equivariance_transform(0, 2)
+  assert theta.dtype == np.float32 and theta.shape == (2, 2, 3) and control.shape == (2, 25)
+  np.testing.assert_array_equal(theta, goldens.equivariance_transform(0, 2)[0])
+  assert not np.array_equal(theta, goldens.equivariance_transform(1, 2)[0])
+  deviation = theta - np.eye(2, 3)
+  assert 0.01 < float(np.std(deviation)) < 0.1            # sigma_affine = 0.05
+  assert 0.001 < float(np.std(control)) < 0.01            # sigma_tps = 0.005
+
+
+def test_one_ulp_moves_every_element_to_a_neighbouring_float():
+  x = goldens.smooth_frames(0, 1, 16)
+  moved = goldens.one_ulp(x, 0, 1)
+  up = moved == np.nextafter(x, np.float32(np.inf))
+  down = moved == np.nextafter(x, np.float32(-np.inf))
+  assert np.all(up | down)
+  assert 0.4 < float(np.mean(up)) < 0.6                    # both directions, at random
+  np.testing.assert_array_equal(moved, goldens.one_ulp(x, 0, 1))
+  assert not np.array_equal(moved, goldens.one_ulp(x, 0, 2))
