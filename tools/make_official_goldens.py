@@ -61,8 +61,10 @@ def _commit(repo: pathlib.Path) -> str:
   try:
     return subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
                           capture_output=True, text=True).stdout.strip()
-  except (OSError, subprocess.CalledProcessError):
-    return "unknown"
+  except (OSError, subprocess.CalledProcessError) as error:
+    raise SystemExit(f"make_official_goldens: cannot read the commit of {repo} with git "
+                     f"({error}); pass --commit SHA, the official commit the checkout "
+                     "holds, so that the goldens record their provenance") from error
 
 
 def _key(name: str) -> str:
