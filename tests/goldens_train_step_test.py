@@ -32,9 +32,8 @@ GOLDENS = pathlib.Path(__file__).resolve().parent / "goldens"
 pytestmark = pytest.mark.slow
 
 # Our float64 step against the official float64 step: measured 2e-10 at most (gradients of
-# the keypoint detector, whose softmax heatmaps amplify rounding), on an AVX2 and an
-# AVX-512 machine; a wrong formula, reduction or stop-gradient moves a term or a
-# gradient by far more than this.
+# the keypoint detector, whose softmax heatmaps amplify rounding); a wrong formula,
+# reduction or stop-gradient moves a term or a gradient by far more than this.
 FLOAT64_RTOL = 1e-7
 # Our float32 step may be this many times further from the official float64 step than
 # the furthest of the three official float32 runs. A sanity bound on float32 precision

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
+import platform
 import subprocess
 import sys
 
@@ -90,11 +92,27 @@ def _seeded_networks(code, options, seed: int, torch):
   return networks, manifests, fixed_arrays
 
 
+def _machine() -> str:
+  """The CPU the goldens were computed on: float32 kernels round differently per ISA."""
+  model, flags = platform.machine(), set()
+  try:
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+      if line.startswith("model name") and model == platform.machine():
+        model = line.split(":", 1)[1].strip()
+      if line.startswith("flags"):
+        flags = set(line.split(":", 1)[1].split())
+  except OSError:
+    pass
+  isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "other ISA"
+  return f"{model}, {isa}, {os.cpu_count()} cores"
+
+
 def _provenance(official_repo, commit, torch, seed, size) -> dict:
   return {
       "official_repository": "ShaelynZ/synergize-motion-appearance",
       "official_commit": commit or _commit(official_repo),
       "torch": torch.__version__,
+      "machine": _machine(),
       "seed": seed,
       "inputs": {"source": f"goldens.smooth_frames({seed}, 1, {size})",
                  "driving": f"goldens.smooth_frames({seed + 1}, 1, {size})"},
