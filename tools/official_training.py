@@ -36,9 +36,9 @@ if str(_HERE) not in sys.path:
   sys.path.insert(0, str(_HERE))
 import official_code  # noqa: E402
 
-# torchvision's VGG19 `features` (conv widths, 'M' = max pooling).
-_VGG19 = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
-          512, 512, 512, 512, "M")
+if str(_HERE.parent) not in sys.path:
+  sys.path.insert(0, str(_HERE.parent))
+from mcc_jax.testing.goldens import VGG19_FEATURES  # noqa: E402  (torchvision's layout)
 
 
 def random_vgg19(torch, seed: int = 0):
@@ -46,7 +46,7 @@ def random_vgg19(torch, seed: int = 0):
   from torch import nn  # pylint: disable=import-outside-toplevel
   torch.manual_seed(seed)
   layers, channels = [], 3
-  for entry in _VGG19:
+  for entry in VGG19_FEATURES:
     if entry == "M":
       layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
     else:

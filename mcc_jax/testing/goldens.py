@@ -144,14 +144,14 @@ def smooth_frames(seed: int, batch: int, size: int, coarse: int = 16) -> np.ndar
 
 # torchvision's VGG19 ``features`` (conv widths; 'M' = max pooling): the perceptual
 # network of the training-step goldens, whose weights are drawn like the others'.
-_VGG19_FEATURES = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512,
-                   "M", 512, 512, 512, 512, "M")
+VGG19_FEATURES = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512,
+                  "M", 512, 512, 512, 512, "M")
 
 
 def vgg19_manifest() -> list[tuple[str, tuple[int, ...], str]]:
   """(name, shape, kind) of torchvision VGG19's ``features`` tensors, in state-dict order."""
   manifest, channels, index = [], 3, 0
-  for entry in _VGG19_FEATURES:
+  for entry in VGG19_FEATURES:
     if entry == "M":
       index += 1                              # max pooling
     else:
@@ -181,8 +181,9 @@ def one_ulp(x: np.ndarray, seed: int, stream: int) -> np.ndarray:
   """``x`` (float32) with every element moved to a neighbouring float32.
 
   The direction of each element is up or down with equal odds, from
-  ``np.random.default_rng([seed, 2, stream])`` (one stream per perturbed array). Steps on such inputs sample how far float32
-  rounding alone carries a computation across its discontinuities (see
+  ``np.random.default_rng([seed, 2, stream])`` (one stream per perturbed array). Steps
+  on such inputs sample how far float32 rounding alone carries a computation across its
+  discontinuities (see
   :func:`mcc_jax.testing.parity.judge`'s ``reference_runs``).
   """
   rng = np.random.default_rng([seed, 2, stream])
