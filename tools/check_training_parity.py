@@ -19,17 +19,22 @@ discriminator step are active). The official step is the official code's own
 Each output is judged with ``mcc_jax.testing.parity.judge``: within the flat bound
 (1e-4 for terms and gradients, 1e-5 for parameters) of the official float32 run, or,
 with ``--float64-reference``, no further from the official float64 run than 1.5x the
-official float32 runs are: the run on the batch itself and ``--rounding-runs`` more on
-the batch moved by one ulp per pixel (random direction), which sample how far float32
-rounding alone carries the official step across its discontinuities (nearest-code
-choices, bilinear sampling cells, ReLU kinks). Exit status 0 when everything passes.
+official float32 runs are. Those runs are the official step on the batch itself and on
+``--rounding-runs`` more copies of it moved by one ulp per pixel (random direction),
+which sample how far float32 rounding alone carries the step across its
+discontinuities (nearest-code choices, bilinear sampling cells, ReLU kinks), each under
+every convolution backend of ``--official-backends``: PyTorch's CPU build has two,
+oneDNN (its default) and its own native im2col kernels
+(``torch.backends.mkldnn.flags(enabled=False)``), and both are the official code
+computing in float32. Our step is run on the same batches, so each backend is sampled
+as many times as ours. Exit status 0 when everything passes.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
-import functools
 import gc
 import pathlib
 import pickle
@@ -54,8 +59,11 @@ ITERATION = official_weights_step.ITERATION
 # and the official float64 step (set in the light of the measured distances; see
 # docs/training.md).
 FLOAT64_RTOL = 1e-6
-# Bumped when what the cache holds changes (2: motion-estimator trees kept in float64).
-_CACHE_FORMAT = 2
+# Bumped when what the cache holds changes (2: motion-estimator trees kept in float64;
+# 3: one entry per official run, filled in as runs are asked for).
+_CACHE_FORMAT = 3
+# PyTorch's CPU convolution backends: name -> whether oneDNN (mkldnn) is enabled.
+BACKENDS = {"onednn": True, "native": False}
 # Official log key -> our term name.
 _TERMS = {
     "l_g_pix": "l1", "l_g_gan": "gan", "d_weight": "adaptive_weight",
@@ -82,15 +90,30 @@ def _grads(name, param):
           else param.grad.detach().double().numpy())
 
 
-def _official_step(official, networks, vgg, torch, dtype, source, driving, theta, control):
-  """Runs the official step; returns terms, gradients and parameters as numpy trees."""
+@contextlib.contextmanager
+def _convolution_backend(torch, backend: str):
+  """PyTorch's CPU convolutions computed by ``backend`` (a key of ``BACKENDS``) inside."""
+  enabled = torch.backends.mkldnn.enabled
+  torch.backends.mkldnn.enabled = BACKENDS[backend]
+  try:
+    yield
+  finally:
+    torch.backends.mkldnn.enabled = enabled
+
+
+def _official_step(official, networks, vgg, torch, dtype, source, driving, theta, control,
+                   backend="onednn"):
+  """Runs the official step; returns terms, gradients and parameters as numpy trees.
+
+  ``backend`` names PyTorch's CPU convolution backend (a key of ``BACKENDS``).
+  """
   networks = {k: copy.deepcopy(v) for k, v in networks.items()}
   vgg.to(dtype)
   model = official_training.build_step(official, networks, torch, dtype)
   to_torch = lambda x: torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(dtype)
   model.feed_data({"source": to_torch(source), "driving": to_torch(driving)})
   with official_training.cpu_cuda_calls(torch), official_training.fixed_transform(
-      official, theta, control, torch, dtype):
+      official, theta, control, torch, dtype), _convolution_backend(torch, backend):
     model.optimize_parameters(ITERATION)
   log = dict(model.log_dict)
   terms = {ours: log[key] for key, ours in _TERMS.items()}
@@ -168,10 +191,50 @@ def _flatten(summary):
              for kind in ("grads", "params")}}
 
 
+class _OfficialRuns:
+  """The official runs' summaries by name, kept in a pickle between invocations.
+
+  Only runs of the same batch size, seed and cache format are reused; a run asked for
+  and not in the file is computed and added by the next :meth:`save`.
+  """
+
+  def __init__(self, path: pathlib.Path | None, key):
+    self._path, self._key, self._runs, self._changed = path, key, {}, False
+    if path is not None and path.exists():
+      with path.open("rb") as f:
+        cached = pickle.load(f)
+      if cached.get("key") == key:
+        self._runs = cached["runs"]
+
+  def __contains__(self, name):
+    return name in self._runs
+
+  def __getitem__(self, name):
+    return self._runs[name]
+
+  def __setitem__(self, name, summary):
+    self._runs[name], self._changed = summary, True
+
+  def save(self):
+    if self._path is not None and self._changed:
+      with self._path.open("wb") as f:
+        pickle.dump({"key": self._key, "runs": self._runs}, f)
+      self._changed = False
+
+
 def run(official_repo, batch: int = 2, seed: int = 0, float64_reference: bool = False,
         rounding_runs: int = 2, ours_float64: bool = False,
-        official_cache: pathlib.Path | None = None, out=sys.stdout) -> bool:
-  """Runs the comparison, prints the table and returns whether everything passed."""
+        official_cache: pathlib.Path | None = None, backends=tuple(BACKENDS),
+        out=sys.stdout) -> bool:
+  """Runs the comparison, prints the table and returns whether everything passed.
+
+  ``backends`` (keys of ``BACKENDS``) are the PyTorch convolution backends whose
+  official float32 runs sample the rounding floor (with ``float64_reference``).
+  """
+  unknown = sorted(set(backends) - set(BACKENDS))
+  if unknown or not backends:
+    raise ValueError(f"backends must be a non-empty subset of {sorted(BACKENDS)}, got "
+                     f"{list(backends)}")
   import torch  # pylint: disable=import-outside-toplevel
 
   jax.config.update("jax_default_matmul_precision", "highest")
@@ -215,29 +278,28 @@ def run(official_repo, batch: int = 2, seed: int = 0, float64_reference: bool = 
     jax.clear_caches()      # the float64 program and its buffers
     gc.collect()
   num_layers = models.discriminator.num_layers
-  summary = lambda run, dtype: _summarise(run, models, num_layers, dtype)
-  official_step = functools.partial(_official_step, official, networks, vgg, torch)
-  cache_key = (batch, seed, float64_reference, rounding_runs, _CACHE_FORMAT)
-  cached = None
-  if official_cache is not None and official_cache.exists():
-    with official_cache.open("rb") as f:
-      cached = pickle.load(f)
-    if cached["key"] != cache_key:
-      cached = None
-  if cached is not None:
-    theirs, reference, runs = cached["theirs"], cached["reference"], cached["runs"]
-  else:
-    theirs = summary(official_step(torch.float32, source, driving, theta, control), np.float32)
-    reference = runs = None
-    if float64_reference:
-      reference = summary(official_step(torch.float64, source, driving, theta, control),
-                          np.float64)
-      runs = [summary(official_step(torch.float32, *inputs, theta, control), np.float32)
-              for inputs in perturbed]
-    if official_cache is not None:
-      with official_cache.open("wb") as f:
-        pickle.dump({"key": cache_key, "theirs": theirs, "reference": reference,
-                     "runs": runs}, f)
+  # Every official run this comparison needs: name -> (dtype, inputs, backend).
+  wanted = {"float32 onednn 0": (torch.float32, (source, driving), "onednn")}
+  if float64_reference:
+    wanted["float64"] = (torch.float64, (source, driving), "onednn")
+    for backend in backends:
+      for index, inputs in enumerate([(source, driving), *perturbed]):
+        wanted[f"float32 {backend} {index}"] = (torch.float32, inputs, backend)
+  official_runs = _OfficialRuns(official_cache, (batch, seed, _CACHE_FORMAT))
+  for name, (dtype, inputs, backend) in wanted.items():
+    if name not in official_runs:
+      official_runs[name] = _summarise(
+          _official_step(official, networks, vgg, torch, dtype, *inputs, theta, control,
+                         backend), models, num_layers,
+          np.float64 if dtype == torch.float64 else np.float32)
+  official_runs.save()
+  theirs = official_runs["float32 onednn 0"]
+  reference = official_runs["float64"] if float64_reference else None
+  # Every official float32 draw but ``theirs``, by backend.
+  runs_by_backend = {b: [official_runs[n] for n in wanted
+                         if n.startswith(f"float32 {b} ") and n != "float32 onednn 0"]
+                     for b in (backends if float64_reference else ())}
+  runs = [run for draws in runs_by_backend.values() for run in draws]
   del networks, vgg
   gc.collect()
 
@@ -247,15 +309,17 @@ def run(official_repo, batch: int = 2, seed: int = 0, float64_reference: bool = 
   header = f"{'quantity':34s} {'ours':>12s} {'official':>12s} {'rel error':>10s}"
   if reference:
     header += (f" {'ours vs f64':>12s} {'(max)':>9s} {'official vs f64':>16s}"
-               f" {'(max)':>9s}")
+               + "".join(f" {b + ' (max)':>13s}" for b in runs_by_backend))
   if ours64:
     header += f" {'f64 vs f64':>11s}"
   print(header + "  verdict", file=out)
 
-  def line(name, mine, theirs_value, ref_value, run_values, mine_runs, rtol, mine64=None,
-           show_values=True):
+  def line(name, get, mine, mine_runs, rtol, mine64=None, show_values=True):
+    """``get`` reads the quantity from an official run's summary."""
     nonlocal passed
-    verdict = parity.judge(mine, theirs_value, ref_value, reference_runs=run_values,
+    theirs_value = get(theirs)
+    ref_value = get(reference) if reference else None
+    verdict = parity.judge(mine, theirs_value, ref_value, reference_runs=[get(r) for r in runs],
                            ours_runs=mine_runs, rtol=rtol)
     reason, ok = verdict.reason, verdict.passed
     values = (f"{float(np.ravel(mine)[0]):12.6g} {float(np.ravel(theirs_value)[0]):12.6g}"
@@ -263,8 +327,10 @@ def run(official_repo, batch: int = 2, seed: int = 0, float64_reference: bool = 
     text = f"{name:34s} {values} {verdict.rel_l2:10.2e}"
     if reference:
       text += (f" {parity.relative_l2(mine, ref_value):12.2e} {verdict.ours_vs_float64:9.2e}"
-               f" {parity.relative_l2(theirs_value, ref_value):16.2e}"
-               f" {verdict.reference_vs_float64:9.2e}")
+               f" {parity.relative_l2(theirs_value, ref_value):16.2e}")
+      for backend, draws in runs_by_backend.items():
+        first = [theirs] if backend == "onednn" else []
+        text += f" {max(parity.relative_l2(get(r), ref_value) for r in first + draws):13.2e}"
     if mine64 is not None:
       distance = parity.relative_l2(mine64, ref_value)
       text += f" {distance:11.2e}"
@@ -276,20 +342,19 @@ def run(official_repo, batch: int = 2, seed: int = 0, float64_reference: bool = 
     print(text + f"  {reason}", file=out)
 
   for name in theirs["terms"]:
-    ref = np.float64(reference["terms"][name]) if reference else None
-    line(f"term {name}", np.float64(ours["terms"][name]), np.float64(theirs["terms"][name]),
-         ref, [np.float64(r["terms"][name]) for r in runs or ()],
+    term = lambda run, name=name: np.float64(run["terms"][name])
+    line(f"term {name}", term, np.float64(ours["terms"][name]),
          [np.float64(r["terms"][name]) for r in our_runs], 1e-4,
          mine64=np.float64(ours64["terms"][name]) if ours64 else None)
   for kind, rtol, label in (("grads", 1e-4, "gradient"), ("params", 1e-5, "parameters after step")):
     for group in ("generator", "keypoint_detector", "dense_motion", "discriminator"):
-      ref = reference[kind][group] if reference else None
-      line(f"{label} {group}", _flat(ours[kind][group]), theirs[kind][group], ref,
-           [r[kind][group] for r in runs or ()], [_flat(r[kind][group]) for r in our_runs],
+      line(f"{label} {group}", lambda run, kind=kind, group=group: run[kind][group],
+           _flat(ours[kind][group]), [_flat(r[kind][group]) for r in our_runs],
            rtol, mine64=ours64[kind][group] if ours64 else None, show_values=False)
   print(f"\n{'PASS' if passed else 'FAIL'}: one training step at iteration {ITERATION}, batch "
         f"{batch}, {size}x{size}, float32, random weights"
-        + (f"; floor from {1 + rounding_runs} official float32 runs" if reference else ""),
+        + (f"; floor from {1 + len(runs)} official float32 runs ({1 + rounding_runs} per "
+           f"convolution backend: {', '.join(runs_by_backend)})" if reference else ""),
         file=out)
   return passed
 
@@ -305,6 +370,10 @@ def main(argv=None) -> int:
   parser.add_argument("--rounding-runs", type=int, default=2,
                       help="With --float64-reference: further official float32 runs on the "
                       "batch moved by one ulp, to sample the rounding floor (default 2).")
+  parser.add_argument("--official-backends", default=",".join(BACKENDS),
+                      help="With --float64-reference: PyTorch CPU convolution backends whose "
+                      "official float32 runs sample the rounding floor, comma-separated, from "
+                      f"{', '.join(BACKENDS)} (default: all).")
   parser.add_argument("--ours-float64", action="store_true",
                       help="With --float64-reference: also run our step in float64 "
                       "(jax.enable_x64) and print its distance to the official float64 run.")
@@ -317,8 +386,13 @@ def main(argv=None) -> int:
     parser.error("--ours-float64 needs --float64-reference")
   if args.rounding_runs < 0:
     parser.error(f"--rounding-runs must be >= 0, got {args.rounding_runs}")
+  backends = tuple(b for b in args.official_backends.split(",") if b)
+  unknown = sorted(set(backends) - set(BACKENDS))
+  if unknown or not backends:
+    parser.error(f"--official-backends takes names from {', '.join(BACKENDS)}, got "
+                 f"{args.official_backends!r}")
   return 0 if run(args.official_repo, args.batch, args.seed, args.float64_reference,
-                  args.rounding_runs, args.ours_float64, args.official_cache) else 1
+                  args.rounding_runs, args.ours_float64, args.official_cache, backends) else 1
 
 
 if __name__ == "__main__":
