@@ -145,13 +145,34 @@ def test_train_step_benchmark_reports_time_and_memory(tmp_path):
 
 
 def test_learn_sample_benchmark_scores_the_baselines(tmp_path):
-  out = _run("learn_sample.py", "--minutes", "0", "--json", str(tmp_path / "learn.json"))
+  out = _run("learn_sample.py", "--minutes", "0", "--config.optimizer.learning_rate=3e-4",
+             "--json", str(tmp_path / "learn.json"))
   assert "copy source" in out
-  results = json.loads((tmp_path / "learn.json").read_text())["results"]
+  figures = json.loads((tmp_path / "learn.json").read_text())
+  assert figures["config_args"] == ["--config.optimizer.learning_rate=3e-4"]
+  assert figures["held_out_frames"] == 23   # frames 97-119; the source, frame 96, is not scored
+  results = figures["results"]
   assert set(results) == {"copy source", "keypoint flow only", "mcc-jax (EMA)",
                           "mcc-jax (raw weights)"}
   for scores in results.values():
     assert 5 < scores["psnr"] < 60 and 0 <= scores["lpips"] < 1.5
+
+
+def test_learn_sample_benchmark_does_not_score_the_source_frame():
+  # A frame equal to its source would give copy-source a 148 dB frame in the mean.
+  from configs import sample  # pylint: disable=import-outside-toplevel
+  sources, targets = _load("learn_sample.py")._test_frames(sample.get_config())
+  assert sources.shape == targets.shape == (23, 64, 64, 3)
+  difference = np.abs(sources - targets).reshape(len(targets), -1).max(axis=1)
+  assert np.all(difference > 0.05)
+
+
+def test_learn_sample_benchmark_refuses_an_unknown_config_field():
+  result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "learn_sample.py"),
+                           "--minutes", "0", "--config.optimizer.learning_rat=1e-3"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+  assert result.returncode != 0
+  assert "learning_rat" in result.stderr
 
 
 def test_animate_benchmark_reports_every_stage(tmp_path, capsys):
