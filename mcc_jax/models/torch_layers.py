@@ -18,6 +18,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mcc_jax.ops.conv import conv2d
+
 Padding = Union[int, Sequence[tuple[int, int]]]
 Initializer = Callable[[jax.Array, tuple[int, ...], Any], jax.Array]
 
@@ -64,13 +66,8 @@ class Conv2d(nn.Module):
     default = torch_default_uniform(in_features * k * k)
     kernel = self.param("kernel", self.kernel_init or default, (k, k, in_features, self.features),
                         jnp.float32)
-    if isinstance(self.padding, int):
-      padding = ((self.padding, self.padding), (self.padding, self.padding))
-    else:
-      padding = tuple(tuple(p) for p in self.padding)
-    y = jax.lax.conv_general_dilated(
-        x.astype(self.dtype), kernel.astype(self.dtype), window_strides=(self.stride, self.stride),
-        padding=padding, dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    y = conv2d(x.astype(self.dtype), kernel.astype(self.dtype), stride=self.stride,
+               padding=self.padding)
     if self.use_bias:
       bias = self.param("bias", self.bias_init or default, (self.features,), jnp.float32)
       y = y + bias.astype(self.dtype)

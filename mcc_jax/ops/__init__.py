@@ -2,6 +2,8 @@
 
 * :mod:`~mcc_jax.ops.warp`: ``grid_sample`` with PyTorch semantics, ``coordinate_grid``,
   ``linspace_grid`` (torch.linspace's float32 grid), ``resize_flow`` and ``warp``.
+* :mod:`~mcc_jax.ops.conv`: ``conv2d`` (NHWC, PyTorch semantics), a matrix product on
+  maps smaller than the kernel, where XLA's CPU convolution is slow.
 * :mod:`~mcc_jax.ops.resize`: bilinear (``align_corners``) and nearest resizing.
 * :mod:`~mcc_jax.ops.quantize`: vector quantisation with straight-through gradients,
   the code-level loss and multi-scale code allocation (also as a linen module).
@@ -13,6 +15,7 @@
 """
 
 from mcc_jax.ops.antialias import antialias_downsample
+from mcc_jax.ops.conv import conv2d
 from mcc_jax.ops.keypoints import Keypoints
 from mcc_jax.ops.keypoints import convex_hull_area
 from mcc_jax.ops.keypoints import heatmap_difference
@@ -50,6 +53,7 @@ __all__ = [
     "antialias_downsample",
     "at_least_float32",
     "code_range",
+    "conv2d",
     "convex_hull_area",
     "coordinate_grid",
     "grid_sample",

@@ -1,0 +1,105 @@
+"""conv2d against torch.nn.functional.conv2d, on both of its routes."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mcc_jax import ops
+from mcc_jax.ops import conv
+
+
+def _torch_conv(x, kernel, stride, padding):
+  """torch's conv2d on NHWC / HWIO tensors (explicit pairs by padding the input first)."""
+  (top, bottom), (left, right) = padding
+  return F.conv2d(F.pad(x.permute(0, 3, 1, 2), (left, right, top, bottom)),
+                  kernel.permute(3, 2, 0, 1), stride=stride).permute(0, 2, 3, 1)
+
+
+# (map size, kernel, stride, padding): maps smaller than the window (the matrix-product
+# route), a strided layer whose output is smaller than the window, and ordinary maps.
+GEOMETRIES = [
+    ((2, 2), 3, 1, ((1, 1), (1, 1))),
+    ((1, 1), 3, 1, ((1, 1), (1, 1))),
+    ((1, 2), 3, 1, ((1, 1), (1, 1))),
+    ((4, 4), 3, 2, ((1, 1), (1, 1))),
+    ((3, 5), 4, 1, ((1, 2), (0, 1))),
+    ((8, 8), 3, 1, ((1, 1), (1, 1))),
+    ((9, 7), 4, 2, ((1, 1), (1, 1))),
+    ((6, 6), 1, 1, ((0, 0), (0, 0))),
+]
+
+
+@pytest.mark.parametrize("size,k,stride,padding", GEOMETRIES)
+def test_conv2d_and_its_gradients_match_torch(size, k, stride, padding):
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(3,) + size + (5,)).astype(np.float32)
+  kernel = rng.normal(size=(k, k, 5, 7)).astype(np.float32)
+  xt = torch.from_numpy(x).requires_grad_(True)
+  kt = torch.from_numpy(kernel).requires_grad_(True)
+  expected = _torch_conv(xt, kt, stride, padding)
+  got = ops.conv2d(jnp.asarray(x), jnp.asarray(kernel), stride=stride, padding=padding)
+  np.testing.assert_allclose(np.asarray(got), expected.detach().numpy(), rtol=1e-5, atol=1e-5)
+
+  cotangent = rng.normal(size=expected.shape).astype(np.float32)
+  (expected * torch.from_numpy(cotangent)).sum().backward()
+  _, pullback = jax.vjp(lambda a, b: ops.conv2d(a, b, stride=stride, padding=padding),
+                        jnp.asarray(x), jnp.asarray(kernel))
+  dx, dk = pullback(jnp.asarray(cotangent))
+  np.testing.assert_allclose(np.asarray(dx), xt.grad.numpy(), rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(np.asarray(dk), kt.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_the_route_is_chosen_by_the_window_not_by_the_channels():
+  assert conv.computes_by_patches((2, 2), 3, 1, 1)
+  assert conv.computes_by_patches((1, 1), 3, 1, 1)
+  assert conv.computes_by_patches((4, 4), 3, 2, 1)      # 2x2 output: its input gradient
+  assert not conv.computes_by_patches((3, 3), 3, 1, 1)  # 9 positions, a 9-tap window
+  assert not conv.computes_by_patches((8, 8), 3, 1, 1)
+  assert not conv.computes_by_patches((1, 1), 1, 1, 0)  # a 1x1 kernel is never swapped
+
+
+@pytest.mark.parametrize("integer_padding", [True, False])
+def test_small_maps_compile_without_a_convolution(integer_padding):
+  """The point of the route: neither the forward nor the gradients contain a convolution
+  (XLA would swap its operands and run a generic loop on CPU)."""
+  x = jnp.ones((2, 2, 2, 8))
+  kernel = jnp.ones((3, 3, 8, 4))
+  padding = 1 if integer_padding else ((1, 1), (1, 1))
+
+  def loss(a, b):
+    return jnp.sum(jnp.sin(ops.conv2d(a, b, padding=padding)))
+
+  hlo = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(x, kernel).as_text()
+  assert "convolution" not in hlo
+  ordinary = jax.jit(jax.grad(loss)).lower(jnp.ones((2, 8, 8, 8)), kernel).as_text()
+  assert "convolution" in ordinary
+
+
+def test_both_routes_agree_in_bfloat16_and_keep_the_dtype():
+  rng = np.random.default_rng(3)
+  x = jnp.asarray(rng.normal(size=(2, 2, 2, 16)), jnp.bfloat16)
+  kernel = jnp.asarray(rng.normal(size=(3, 3, 16, 8)), jnp.bfloat16)
+  by_patches = ops.conv2d(x, kernel, padding=1)
+  direct = jax.lax.conv_general_dilated(x, kernel, (1, 1), ((1, 1), (1, 1)),
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  assert by_patches.dtype == jnp.bfloat16
+  np.testing.assert_allclose(np.asarray(by_patches, np.float32), np.asarray(direct, np.float32),
+                             rtol=2e-2, atol=2e-1)
+
+
+@pytest.mark.parametrize("x_shape,kernel_shape,match", [
+    ((2, 4, 4), (3, 3, 4, 4), "B, H, W, C"),
+    ((1, 4, 4, 4), (3, 2, 4, 4), "square kernel"),
+    ((1, 4, 4, 5), (3, 3, 4, 4), "5 channels"),
+])
+def test_bad_shapes_are_named(x_shape, kernel_shape, match):
+  with pytest.raises(ValueError, match=match):
+    ops.conv2d(jnp.ones(x_shape), jnp.ones(kernel_shape), padding=1)
+
+
+def test_a_kernel_larger_than_the_padded_map_is_refused():
+  with pytest.raises(ValueError, match="does not fit"):
+    conv.conv2d_by_patches(jnp.ones((1, 1, 1, 2)), jnp.ones((3, 3, 2, 2)), padding=0)
