@@ -1,4 +1,4 @@
-"""Times the warp and the vector quantiser against the same work in PyTorch.
+"""Times the warp, the vector quantiser and small-map convolutions against PyTorch.
 
 Both run in the same process on the same machine, and the JAX and PyTorch versions of a
 case take turns run by run (``timing.interleaved_seconds``), so the ratio (JAX
@@ -11,6 +11,11 @@ Workloads (the sizes the model uses at 256x256):
   padding, align_corners=True; forward, and forward + gradient w.r.t. features and flow.
 * quantize: (8, 1024, 256) vectors against 1024 codes of width 256; forward, and
   forward + gradient of the code-level loss w.r.t. vectors and codes.
+* conv2d: a 3x3, 512 -> 512 convolution over (4, 2, 2, 512) maps (a VGG's last block on
+  the smallest level of the perceptual pyramid); forward, and forward + gradient w.r.t.
+  map and kernel. ``mcc_jax.ops.conv2d`` computes it as a matrix product; the
+  ``(lax)`` rows time ``jax.lax.conv_general_dilated`` on the same work (no PyTorch
+  counterpart), which XLA rewrites into a slow swapped convolution on CPU.
 
 The PyTorch quantiser computes what ``mcc_jax.ops.quantize`` computes: the nearest code
 by squared Euclidean distance, the straight-through output ``z + sg(q - z)`` and the
@@ -43,6 +48,7 @@ and loss for each distance unless named; docs/performance.md has more rows):
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import pathlib
 import statistics
@@ -134,7 +140,20 @@ def _workloads(seed: int = 0):
   vectors = rng.normal(size=(8, 1024, 256)).astype(np.float32)
   codebook = rng.uniform(-1 / 1024, 1 / 1024, size=(1024, 256)).astype(np.float32) + \
       0.05 * rng.normal(size=(1024, 256)).astype(np.float32)
-  return features, deformation, vectors, codebook
+  small_maps = rng.normal(size=(4, 2, 2, 512)).astype(np.float32)
+  conv_kernel = (0.02 * rng.normal(size=(3, 3, 512, 512))).astype(np.float32)
+  return features, deformation, vectors, codebook, small_maps, conv_kernel
+
+
+def _lax_conv2d(x, kernel):
+  return jax.lax.conv_general_dilated(x, kernel, (1, 1), ((1, 1), (1, 1)),
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _conv_gradient(conv_fn):
+  def gradient(x, kernel):
+    return jax.grad(lambda x, k: jnp.sum(conv_fn(x, k)**2), argnums=(0, 1))(x, kernel)
+  return gradient
 
 
 def _quantize_objective(quantized, loss):
@@ -154,8 +173,10 @@ def jax_quantize_gradient(z, c):
   return jax.grad(objective, argnums=(0, 1))(z, c)
 
 
-def _jax_cases(features, deformation, vectors, codebook):
+def _jax_cases(features, deformation, vectors, codebook, small_maps, conv_kernel):
   f, d, z, c = (jnp.asarray(a) for a in (features, deformation, vectors, codebook))
+  m, k = jnp.asarray(small_maps), jnp.asarray(conv_kernel)
+  conv2d = functools.partial(ops.conv2d, padding=1)
 
   def warp_grad(f, d):
     return jax.grad(lambda f, d: jnp.sum(ops.warp(f, d)**2), argnums=(0, 1))(f, d)
@@ -165,6 +186,10 @@ def _jax_cases(features, deformation, vectors, codebook):
       "warp forward+backward": _jax_runner(warp_grad, f, d),
       "quantize forward": _jax_runner(jax_quantize_forward, z, c),
       "quantize forward+backward": _jax_runner(jax_quantize_gradient, z, c),
+      "conv2d forward": _jax_runner(conv2d, m, k),
+      "conv2d forward+backward": _jax_runner(_conv_gradient(conv2d), m, k),
+      "conv2d (lax) forward": _jax_runner(_lax_conv2d, m, k),
+      "conv2d (lax) forward+backward": _jax_runner(_conv_gradient(_lax_conv2d), m, k),
   }
 
 
@@ -189,7 +214,7 @@ def torch_quantize_cases(quantize, vectors, codebook):
   return forward, gradient
 
 
-def _torch_cases(features, deformation, vectors, codebook):
+def _torch_cases(features, deformation, vectors, codebook, small_maps, conv_kernel):
   import torch  # pylint: disable=import-outside-toplevel
   import torch.nn.functional as F  # pylint: disable=import-outside-toplevel
 
@@ -206,9 +231,24 @@ def _torch_cases(features, deformation, vectors, codebook):
     (F.grid_sample(fg, dg, align_corners=True)**2).sum().backward()
     return fg.grad, dg.grad
 
+  m = torch.from_numpy(small_maps).permute(0, 3, 1, 2).contiguous()
+  k = torch.from_numpy(conv_kernel).permute(3, 2, 0, 1).contiguous()
+
+  def conv_fwd():
+    with torch.no_grad():
+      return F.conv2d(m, k, padding=1)
+
+  def conv_grad():
+    mg = m.clone().requires_grad_(True)
+    kg = k.clone().requires_grad_(True)
+    (F.conv2d(mg, kg, padding=1)**2).sum().backward()
+    return mg.grad, kg.grad
+
   quantize = torch_quantizers([REFERENCE_QUANTIZER])[REFERENCE_QUANTIZER]
   quantize_fwd, quantize_grad = torch_quantize_cases(quantize, vectors, codebook)
   return {
+      "conv2d forward": conv_fwd,
+      "conv2d forward+backward": conv_grad,
       "warp forward": warp_fwd,
       "warp forward+backward": warp_grad,
       "quantize forward": quantize_fwd,
@@ -290,7 +330,7 @@ def main(argv=None) -> int:
   payload = {"backend": jax.default_backend(), "repeats": args.repeats}
   if torch_cases:
     quantize = torch_quantizers([REFERENCE_QUANTIZER])[REFERENCE_QUANTIZER]
-    agreement = check_quantizer(quantize, *inputs[2:])
+    agreement = check_quantizer(quantize, *inputs[2:4])
     payload["torch_quantizer"] = {"formulation": REFERENCE_QUANTIZER,
                                   "difference_to_mcc_jax": agreement}
     print(f"PyTorch quantiser: {REFERENCE_QUANTIZER} (same codes as mcc-jax on the "
@@ -299,7 +339,7 @@ def main(argv=None) -> int:
   results = {}
   print(f"backend: {jax.default_backend()} ({jax.devices()[0].device_kind}), "
         f"median of {args.repeats}, JAX and PyTorch taking turns")
-  print(f"{'case':28s} {'jax ms':>10s} {'torch ms':>10s} {'jax/torch':>10s} "
+  print(f"{'case':30s} {'jax ms':>10s} {'torch ms':>10s} {'jax/torch':>10s} "
         f"{'of fastest':>10s}")
   for name, run_jax in jax_cases.items():
     fns = {"jax": run_jax}
@@ -314,14 +354,14 @@ def main(argv=None) -> int:
     results[name] = {"jax_ms": 1e3 * jax_s,
                      "torch_ms": None if torch_s is None else 1e3 * torch_s,
                      "ratio": ratio, "ratio_of_fastest": fastest}
-    print(f"{name:28s} {1e3 * jax_s:10.2f} "
+    print(f"{name:30s} {1e3 * jax_s:10.2f} "
           f"{'-' if torch_s is None else f'{1e3 * torch_s:10.2f}':>10s} "
           f"{'-' if ratio is None else f'{ratio:10.2f}':>10s} "
           f"{'-' if fastest is None else f'{fastest:10.2f}':>10s}")
   payload["cases"] = results
 
   if args.compare_formulations and torch_cases:
-    formulations = compare_formulations(*inputs[2:], args.repeats)
+    formulations = compare_formulations(*inputs[2:4], args.repeats)
     print(f"\nPyTorch quantiser formulations, all taking turns, ms (median of "
           f"{args.repeats}; fastest run), fastest first by the sum of fastest runs:")
     print(f"{'distance+lookup+loss':40s} {'forward':>9s} {'fastest':>8s} {'fwd+bwd':>9s} "

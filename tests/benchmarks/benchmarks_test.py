@@ -31,11 +31,16 @@ def test_ops_benchmark_reports_ratios(tmp_path):
   out = _run("ops.py", "--repeats", "1", "--json", str(tmp_path / "ops.json"))
   assert "jax/torch" in out
   figures = json.loads((tmp_path / "ops.json").read_text())["cases"]
-  assert set(figures) == {"warp forward", "warp forward+backward", "quantize forward",
-                          "quantize forward+backward"}
-  for case in figures.values():
+  compared = {"warp forward", "warp forward+backward", "quantize forward",
+              "quantize forward+backward", "conv2d forward", "conv2d forward+backward"}
+  jax_only = {"conv2d (lax) forward", "conv2d (lax) forward+backward"}
+  assert set(figures) == compared | jax_only
+  for name in compared:
+    case = figures[name]
     assert case["jax_ms"] > 0 and case["torch_ms"] > 0 and case["ratio"] > 0
     assert case["ratio_of_fastest"] > 0
+  for name in jax_only:
+    assert figures[name]["jax_ms"] > 0 and figures[name]["torch_ms"] is None
   quantizer = json.loads((tmp_path / "ops.json").read_text())["torch_quantizer"]
   assert quantizer["formulation"] == _load("ops.py").REFERENCE_QUANTIZER
   assert quantizer["difference_to_mcc_jax"]["index_mismatches"] == 0
