@@ -12,15 +12,15 @@ the computation runs in ``dtype``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence, Union
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mcc_jax.ops.conv import Padding
 from mcc_jax.ops.conv import conv2d
 
-Padding = Union[int, Sequence[tuple[int, int]]]
 Initializer = Callable[[jax.Array, tuple[int, ...], Any], jax.Array]
 
 

@@ -56,8 +56,41 @@ def antialias_kernel(scale: float) -> np.ndarray:
   return kernel / total
 
 
+def polyphase_kernels(kernel: np.ndarray, stride: int) -> tuple[np.ndarray, int]:
+  """A centred ``(n, n)`` kernel split into the sub-kernels of a strided correlation.
+
+  Output pixel ``i`` of the strided correlation reads input pixel ``s * i + t - n // 2``
+  through tap ``t``. Writing ``t - n // 2 = s * j + r`` (``0 <= r < s``), it reads pixel
+  ``i + j`` of the phase ``x[r::s]`` through tap ``t``, so the strided correlation is the
+  sum over the ``s * s`` phases of stride-1 correlations with sub-kernels of ``m``
+  taps (zero where ``s * j + r`` falls outside the kernel).
+
+  Returns:
+    ``(sub, low)``: ``sub`` of shape (m, m, s * s, 1), HWIO with phase ``r1 * s + r2`` as
+    input channel, and ``low``, the most negative offset ``j`` (``<= 0``).
+  """
+  n = kernel.shape[0]
+  centre = n // 2
+  low = -((centre + stride - 1) // stride)
+  high = (n - 1 - centre) // stride
+  m = high - low + 1
+  taps = (np.arange(m)[:, None] + low) * stride + np.arange(stride)[None, :] + centre
+  valid = (taps >= 0) & (taps < n)
+  taps = np.clip(taps, 0, n - 1)
+  sub = kernel[taps[:, None, :, None], taps[None, :, None, :]]
+  sub = np.where(valid[:, None, :, None] & valid[None, :, None, :], sub, 0).astype(kernel.dtype)
+  return sub.reshape(m, m, stride * stride, 1), low
+
+
 def antialias_downsample(x: jax.Array, scale: float) -> jax.Array:
   """Gaussian blur followed by subsampling (FOMM's anti-aliased interpolation).
+
+  The official code blurs every pixel with a depthwise convolution and keeps every
+  ``s``-th; only the kept pixels are computed here, as a sum over the ``s * s`` phases
+  of the image (:func:`polyphase_kernels`): the same products in another order. Its
+  gradient is a stride-1 convolution over the small output, where the gradient of the
+  equivalent strided convolution (a convolution over a zero-dilated map with the whole
+  ``n x n`` kernel) took 1.6 s at 256x256 and scale 1/8 on a 2-core CPU, against 7 ms.
 
   Args:
     x: (B, H, W, C) images or feature maps.
@@ -74,18 +107,24 @@ def antialias_downsample(x: jax.Array, scale: float) -> jax.Array:
     raise ValueError(f"antialias_downsample: x must be (B, H, W, C), got shape {x.shape}.")
   if scale == 1.0:
     return x
-  kernel = antialias_kernel(scale)
-  size = kernel.shape[0]  # Always odd: the blur is centred.
-  pad = size // 2
   stride = int(1.0 / scale)
-  channels = x.shape[-1]
   compute = jnp.promote_types(x.dtype, jnp.float32)
-  # One copy of the kernel per channel: a depthwise convolution. A strided
-  # convolution evaluates exactly the blurred pixels that subsampling would keep.
-  weight = jnp.broadcast_to(jnp.asarray(kernel, compute)[:, :, None, None],
-                            (size, size, 1, channels))
+  sub, low = polyphase_kernels(antialias_kernel(scale), stride)
+  m = sub.shape[0]
+  batch, height, width, channels = x.shape
+  out_h, out_w = -(-height // stride), -(-width // stride)
+  rows, cols = out_h + m - 1, out_w + m - 1
+  # Channels join the batch (one blur per channel); zero padding puts the blur's border
+  # and the phases' offsets inside the array.
+  planes = jnp.transpose(x.astype(compute), (0, 3, 1, 2)).reshape(batch * channels, height, width)
+  before = -stride * low
+  planes = jax.lax.pad(planes, jnp.zeros((), compute),
+                       ((0, 0, 0), (before, stride * rows - height - before, 0),
+                        (before, stride * cols - width - before, 0)))
+  phases = planes.reshape(batch * channels, rows, stride, cols, stride)
+  phases = phases.transpose(0, 1, 3, 2, 4).reshape(batch * channels, rows, cols, stride * stride)
   y = jax.lax.conv_general_dilated(
-      x.astype(compute), weight, window_strides=(stride, stride),
-      padding=((pad, pad), (pad, pad)), dimension_numbers=("NHWC", "HWIO", "NHWC"),
-      feature_group_count=channels, precision=jax.lax.Precision.HIGHEST)
+      phases, jnp.asarray(sub, compute), window_strides=(1, 1), padding="VALID",
+      dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=jax.lax.Precision.HIGHEST)
+  y = y.reshape(batch, channels, out_h, out_w).transpose(0, 2, 3, 1)
   return y.astype(x.dtype)

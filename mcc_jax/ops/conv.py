@@ -73,8 +73,8 @@ def conv2d_by_patches(x: jax.Array, kernel: jax.Array, stride: int = 1, padding:
   (top, bottom), (left, right) = _pairs(padding)
   padded = jax.lax.pad(x, jnp.zeros((), x.dtype),
                        ((0, 0, 0), (top, bottom, 0), (left, right, 0), (0, 0, 0)))
-  out_h = (padded.shape[1] - k) // stride + 1
-  out_w = (padded.shape[2] - k) // stride + 1
+  out_h = output_size(x.shape[1], k, stride, (top, bottom))
+  out_w = output_size(x.shape[2], k, stride, (left, right))
   if out_h < 1 or out_w < 1:
     raise ValueError(f"a {k}x{k} kernel does not fit the padded {padded.shape[1]}x"
                      f"{padded.shape[2]} map")
