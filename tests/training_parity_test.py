@@ -1,8 +1,10 @@
 """One training step against the official training code (needs a checkout of it).
 
 Set MCC_OFFICIAL_REPO to a checkout of ShaelynZ/synergize-motion-appearance to run it;
-it is skipped otherwise. Full 256x256 model: several minutes and about 12 GB of memory.
-See docs/training.md.
+it is skipped otherwise. Full 256x256 model, both frameworks in one process: several
+minutes and more than 24 GB of memory (on a 24 GiB machine the kernel's out-of-memory
+killer stopped it at 24.3 GB resident; each framework's vox256 step alone peaks at
+11.6-13.5 GB, docs/performance.md). See docs/training.md.
 """
 
 import io
