@@ -150,9 +150,10 @@ def _lax_conv2d(x, kernel):
                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
-def _conv_gradient(conv_fn):
-  def gradient(x, kernel):
-    return jax.grad(lambda x, k: jnp.sum(conv_fn(x, k)**2), argnums=(0, 1))(x, kernel)
+def _squares_gradient(fn):
+  """The gradient of sum(fn(a, b)**2) with respect to both arguments."""
+  def gradient(a, b):
+    return jax.grad(lambda a, b: jnp.sum(fn(a, b)**2), argnums=(0, 1))(a, b)
   return gradient
 
 
@@ -178,18 +179,15 @@ def _jax_cases(features, deformation, vectors, codebook, small_maps, conv_kernel
   m, k = jnp.asarray(small_maps), jnp.asarray(conv_kernel)
   conv2d = functools.partial(ops.conv2d, padding=1)
 
-  def warp_grad(f, d):
-    return jax.grad(lambda f, d: jnp.sum(ops.warp(f, d)**2), argnums=(0, 1))(f, d)
-
   return {
       "warp forward": _jax_runner(ops.warp, f, d),
-      "warp forward+backward": _jax_runner(warp_grad, f, d),
+      "warp forward+backward": _jax_runner(_squares_gradient(ops.warp), f, d),
       "quantize forward": _jax_runner(jax_quantize_forward, z, c),
       "quantize forward+backward": _jax_runner(jax_quantize_gradient, z, c),
       "conv2d forward": _jax_runner(conv2d, m, k),
-      "conv2d forward+backward": _jax_runner(_conv_gradient(conv2d), m, k),
+      "conv2d forward+backward": _jax_runner(_squares_gradient(conv2d), m, k),
       "conv2d (lax) forward": _jax_runner(_lax_conv2d, m, k),
-      "conv2d (lax) forward+backward": _jax_runner(_conv_gradient(_lax_conv2d), m, k),
+      "conv2d (lax) forward+backward": _jax_runner(_squares_gradient(_lax_conv2d), m, k),
   }
 
 
