@@ -16,6 +16,10 @@ Workloads (the sizes the model uses at 256x256):
   map and kernel. ``mcc_jax.ops.conv2d`` computes it as a matrix product; the
   ``(lax)`` rows time ``jax.lax.conv_general_dilated`` on the same work (no PyTorch
   counterpart), which XLA rewrites into a slow swapped convolution on CPU.
+* conv2d kernel gradient: the gradient with respect to the kernel alone of a 3x3,
+  128 -> 128 convolution over (2, 256, 256, 128) maps (the decoder's last upsampling
+  convolution at batch 2). On CPU ``mcc_jax.ops.conv2d`` computes it by
+  ``conv.kernel_gradient_by_patches``; the ``(lax)`` row is XLA's own gradient.
 
 The PyTorch quantiser computes what ``mcc_jax.ops.quantize`` computes: the nearest code
 by squared Euclidean distance, the straight-through output ``z + sg(q - z)`` and the
@@ -142,12 +146,22 @@ def _workloads(seed: int = 0):
       0.05 * rng.normal(size=(1024, 256)).astype(np.float32)
   small_maps = rng.normal(size=(4, 2, 2, 512)).astype(np.float32)
   conv_kernel = (0.02 * rng.normal(size=(3, 3, 512, 512))).astype(np.float32)
-  return features, deformation, vectors, codebook, small_maps, conv_kernel
+  large_map = rng.normal(size=(2, 256, 256, 128)).astype(np.float32)
+  large_kernel = (0.02 * rng.normal(size=(3, 3, 128, 128))).astype(np.float32)
+  return (features, deformation, vectors, codebook, small_maps, conv_kernel, large_map,
+          large_kernel)
 
 
 def _lax_conv2d(x, kernel):
   return jax.lax.conv_general_dilated(x, kernel, (1, 1), ((1, 1), (1, 1)),
                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _kernel_squares_gradient(fn):
+  """The gradient of sum(fn(a, b)**2) with respect to b (the kernel) alone."""
+  def gradient(a, b):
+    return jax.grad(lambda b: jnp.sum(fn(a, b)**2))(b)
+  return gradient
 
 
 def _squares_gradient(fn):
@@ -174,9 +188,11 @@ def jax_quantize_gradient(z, c):
   return jax.grad(objective, argnums=(0, 1))(z, c)
 
 
-def _jax_cases(features, deformation, vectors, codebook, small_maps, conv_kernel):
+def _jax_cases(features, deformation, vectors, codebook, small_maps, conv_kernel, large_map,
+               large_kernel):
   f, d, z, c = (jnp.asarray(a) for a in (features, deformation, vectors, codebook))
   m, k = jnp.asarray(small_maps), jnp.asarray(conv_kernel)
+  big_m, big_k = jnp.asarray(large_map), jnp.asarray(large_kernel)
   conv2d = functools.partial(ops.conv2d, padding=1)
 
   return {
@@ -188,6 +204,9 @@ def _jax_cases(features, deformation, vectors, codebook, small_maps, conv_kernel
       "conv2d forward+backward": _jax_runner(_squares_gradient(conv2d), m, k),
       "conv2d (lax) forward": _jax_runner(_lax_conv2d, m, k),
       "conv2d (lax) forward+backward": _jax_runner(_squares_gradient(_lax_conv2d), m, k),
+      "conv2d kernel gradient": _jax_runner(_kernel_squares_gradient(conv2d), big_m, big_k),
+      "conv2d (lax) kernel gradient": _jax_runner(_kernel_squares_gradient(_lax_conv2d),
+                                                  big_m, big_k),
   }
 
 
@@ -212,7 +231,8 @@ def torch_quantize_cases(quantize, vectors, codebook):
   return forward, gradient
 
 
-def _torch_cases(features, deformation, vectors, codebook, small_maps, conv_kernel):
+def _torch_cases(features, deformation, vectors, codebook, small_maps, conv_kernel, large_map,
+                 large_kernel):
   import torch  # pylint: disable=import-outside-toplevel
   import torch.nn.functional as F  # pylint: disable=import-outside-toplevel
 
@@ -242,11 +262,20 @@ def _torch_cases(features, deformation, vectors, codebook, small_maps, conv_kern
     (F.conv2d(mg, kg, padding=1)**2).sum().backward()
     return mg.grad, kg.grad
 
+  big_m = torch.from_numpy(large_map).permute(0, 3, 1, 2).contiguous()
+  big_k = torch.from_numpy(large_kernel).permute(3, 2, 0, 1).contiguous()
+
+  def conv_kernel_grad():
+    kg = big_k.clone().requires_grad_(True)
+    (F.conv2d(big_m, kg, padding=1)**2).sum().backward()
+    return kg.grad
+
   quantize = torch_quantizers([REFERENCE_QUANTIZER])[REFERENCE_QUANTIZER]
   quantize_fwd, quantize_grad = torch_quantize_cases(quantize, vectors, codebook)
   return {
       "conv2d forward": conv_fwd,
       "conv2d forward+backward": conv_grad,
+      "conv2d kernel gradient": conv_kernel_grad,
       "warp forward": warp_fwd,
       "warp forward+backward": warp_grad,
       "quantize forward": quantize_fwd,

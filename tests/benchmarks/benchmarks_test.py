@@ -32,8 +32,10 @@ def test_ops_benchmark_reports_ratios(tmp_path):
   assert "jax/torch" in out
   figures = json.loads((tmp_path / "ops.json").read_text())["cases"]
   compared = {"warp forward", "warp forward+backward", "quantize forward",
-              "quantize forward+backward", "conv2d forward", "conv2d forward+backward"}
-  jax_only = {"conv2d (lax) forward", "conv2d (lax) forward+backward"}
+              "quantize forward+backward", "conv2d forward", "conv2d forward+backward",
+              "conv2d kernel gradient"}
+  jax_only = {"conv2d (lax) forward", "conv2d (lax) forward+backward",
+              "conv2d (lax) kernel gradient"}
   assert set(figures) == compared | jax_only
   for name in compared:
     case = figures[name]

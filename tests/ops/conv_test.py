@@ -103,3 +103,80 @@ def test_bad_shapes_are_named(x_shape, kernel_shape, match):
 def test_a_kernel_larger_than_the_padded_map_is_refused():
   with pytest.raises(ValueError, match="does not fit"):
     conv.conv2d_by_patches(jnp.ones((1, 1, 1, 2)), jnp.ones((3, 3, 2, 2)), padding=0)
+
+
+# Kernel gradients by patches: asymmetric padding, a non-square map, 1x1 kernels with and
+# without padding, an even kernel; chunk sizes that split images and leave a remainder.
+KERNEL_GRADIENT_GEOMETRIES = [
+    ((5, 7), 3, ((1, 2), (0, 1))),
+    ((6, 6), 1, ((0, 0), (0, 0))),
+    ((6, 5), 1, ((1, 0), (0, 1))),
+    ((4, 9), 4, ((1, 2), (2, 1))),
+]
+
+
+@pytest.mark.parametrize("size,k,padding", KERNEL_GRADIENT_GEOMETRIES)
+@pytest.mark.parametrize("rows", [1, 7, 512])
+def test_kernel_gradient_by_patches_matches_torch(size, k, padding, rows):
+  rng = np.random.default_rng(1)
+  x = rng.normal(size=(3,) + size + (5,)).astype(np.float32)
+  kernel = rng.normal(size=(k, k, 5, 7)).astype(np.float32)
+  kt = torch.from_numpy(kernel).requires_grad_(True)
+  expected = _torch_conv(torch.from_numpy(x), kt, 1, padding)
+  cotangent = rng.normal(size=expected.shape).astype(np.float32)
+  (expected * torch.from_numpy(cotangent)).sum().backward()
+  got = conv.kernel_gradient_by_patches(jnp.asarray(x), jnp.asarray(cotangent), k, padding,
+                                        rows=rows)
+  assert got.shape == kernel.shape
+  np.testing.assert_allclose(np.asarray(got), kt.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_large_maps_take_the_kernel_gradient_route_and_match_torch():
+  """A 128x130 map (past KERNEL_GRADIENT_MIN_POSITIONS): both gradients against torch,
+  and the compiled gradient holds two convolutions (forward, input gradient), not three."""
+  size = (128, 130)
+  assert conv.computes_kernel_gradient_by_patches(size, 3, 1, 1)
+  rng = np.random.default_rng(2)
+  x = rng.normal(size=(1,) + size + (4,)).astype(np.float32)
+  kernel = rng.normal(size=(3, 3, 4, 6)).astype(np.float32)
+
+  def loss(a, b):
+    return jnp.sum(jnp.sin(ops.conv2d(a, b, padding=1)))
+
+  dx, dk = jax.grad(loss, argnums=(0, 1))(jnp.asarray(x), jnp.asarray(kernel))
+  xt = torch.from_numpy(x).requires_grad_(True)
+  kt = torch.from_numpy(kernel).requires_grad_(True)
+  torch.sin(_torch_conv(xt, kt, 1, ((1, 1), (1, 1)))).sum().backward()
+  np.testing.assert_allclose(np.asarray(dx), xt.grad.numpy(), rtol=1e-4, atol=1e-4)
+  scale = np.abs(kt.grad.numpy()).max()
+  np.testing.assert_allclose(np.asarray(dk) / scale, kt.grad.numpy() / scale, atol=1e-5)
+
+  compiled = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(jnp.asarray(x), jnp.asarray(kernel))
+  assert compiled.compile().as_text().count("convolution(") == 2
+  small = jnp.ones((1, 64, 64, 4))
+  lax_route = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(small, jnp.asarray(kernel))
+  assert lax_route.compile().as_text().count("convolution(") == 3
+
+
+def test_the_kernel_gradient_route_is_chosen_by_the_output_size_and_stride():
+  assert conv.computes_kernel_gradient_by_patches((128, 128), 3, 1, 1)
+  assert conv.computes_kernel_gradient_by_patches((128, 128), 1, 1, 0)
+  assert not conv.computes_kernel_gradient_by_patches((128, 128), 3, 1, 0)  # 126x126 output
+  assert not conv.computes_kernel_gradient_by_patches((127, 128), 1, 1, 0)
+  assert not conv.computes_kernel_gradient_by_patches((256, 256), 3, 2, 1)  # strided
+
+
+def test_kernel_gradient_by_patches_keeps_bfloat16():
+  rng = np.random.default_rng(4)
+  x = rng.normal(size=(2, 9, 8, 6)).astype(np.float32)
+  cotangent = rng.normal(size=(2, 9, 8, 5)).astype(np.float32)
+  exact = conv.kernel_gradient_by_patches(jnp.asarray(x), jnp.asarray(cotangent), 3, 1)
+  low = conv.kernel_gradient_by_patches(jnp.asarray(x, jnp.bfloat16),
+                                        jnp.asarray(cotangent, jnp.bfloat16), 3, 1, rows=16)
+  assert low.dtype == jnp.bfloat16
+  np.testing.assert_allclose(np.asarray(low, np.float32), np.asarray(exact), rtol=5e-2, atol=0.5)
+
+
+def test_kernel_gradient_by_patches_refuses_a_cotangent_of_another_shape():
+  with pytest.raises(ValueError, match=r"cotangent of shape \(1, 4, 4, 2\)"):
+    conv.kernel_gradient_by_patches(jnp.ones((1, 4, 4, 3)), jnp.ones((1, 4, 4, 2)), 3, 0)
