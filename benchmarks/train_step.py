@@ -14,7 +14,7 @@ separately; the step time is the median of ``--steps`` further steps. Weights ar
 (speed and memory do not depend on them); the perceptual VGG19 is randomly initialised.
 
     python benchmarks/train_step.py [--official-repo PATH] [--batch 2] [--steps 3]
-        [--config configs/vox256.py] [--json PATH]
+        [--config configs/vox256.py] [--remat] [--json PATH]
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def _ours(args) -> dict:
   config.batch_size = args.batch
   config.model.batch_norm_group_size = 0
   config.model.dtype = args.dtype
+  config.model.remat = args.remat
   size = config.model.image_size
   models = step_lib.build_models(config)
   optimizers = optimizers_lib.make_optimizers(config.optimizer, 0)
@@ -126,6 +127,8 @@ def _official(args) -> dict:
 def _run_side(side: str, args) -> dict:
   command = [sys.executable, __file__, "--side", side, "--batch", str(args.batch),
              "--steps", str(args.steps), "--config", str(args.config), "--dtype", args.dtype]
+  if args.remat:
+    command.append("--remat")
   if args.official_repo:
     command += ["--official-repo", str(args.official_repo)]
   result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
@@ -141,6 +144,9 @@ def main(argv=None) -> int:
   parser.add_argument("--steps", type=int, default=3)
   parser.add_argument("--config", type=pathlib.Path, default=ROOT / "configs" / "vox256.py")
   parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+  parser.add_argument("--remat", action="store_true",
+                      help="mcc-jax side: config.model.remat=True (recompute the residual "
+                           "blocks' activations in the backward pass).")
   parser.add_argument("--json", type=pathlib.Path, default=None)
   parser.add_argument("--side", choices=("ours", "official"), default=None,
                       help=argparse.SUPPRESS)
@@ -153,15 +159,16 @@ def main(argv=None) -> int:
 
   results = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
              "batch": args.batch, "config": str(args.config), "dtype": args.dtype,
-             "mcc_jax": _run_side("ours", args)}
+             "remat": args.remat, "mcc_jax": _run_side("ours", args)}
   if args.official_repo:
     results["official"] = _run_side("official", args)
     results["time_ratio"] = results["mcc_jax"]["step_seconds"] / results["official"]["step_seconds"]
     results["memory_ratio"] = (results["mcc_jax"]["peak_rss_bytes"]
                                / results["official"]["peak_rss_bytes"])
   gb = lambda b: b / 2**30
-  print(f"training step, batch {args.batch}, {args.config.stem}, {args.dtype}, full objective")
-  print(f"{'':10s} {'s/step':>8s} {'examples/s':>11s} {'first step s':>13s} {'peak RSS GB':>12s}")
+  print(f"training step, batch {args.batch}, {args.config.stem}, {args.dtype}, full objective"
+        + (", mcc-jax with remat" if args.remat else ""))
+  print(f"{'':10s} {'s/step':>8s} {'examples/s':>11s} {'first step s':>13s} {'peak RSS GiB':>12s}")
   for name in ("mcc_jax", "official"):
     if name in results:
       r = results[name]

@@ -3,7 +3,8 @@
 * :mod:`~mcc_jax.ops.warp`: ``grid_sample`` with PyTorch semantics, ``coordinate_grid``,
   ``linspace_grid`` (torch.linspace's float32 grid), ``resize_flow`` and ``warp``.
 * :mod:`~mcc_jax.ops.conv`: ``conv2d`` (NHWC, PyTorch semantics), a matrix product on
-  maps smaller than the kernel, where XLA's CPU convolution is slow.
+  maps smaller than the kernel, where XLA's CPU convolution is slow, and on CPU a kernel
+  gradient by im2col matrix products on maps of 128x128 and more.
 * :mod:`~mcc_jax.ops.resize`: bilinear (``align_corners``) and nearest resizing.
 * :mod:`~mcc_jax.ops.quantize`: vector quantisation with straight-through gradients,
   the code-level loss and multi-scale code allocation (also as a linen module).

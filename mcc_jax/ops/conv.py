@@ -27,7 +27,9 @@ image, :func:`conv2d` computes the kernel gradient with :func:`kernel_gradient_b
 instead: matrix products of im2col rows with the output's cotangent, a few hundred rows
 at a time (about 5x faster on that 3x3 case, 12x on the 1x1 ones; ``python
 benchmarks/ops.py``, the ``conv2d kernel gradient`` rows). The forward pass and the input
-gradient stay XLA's.
+gradient stay XLA's. That route is a ``jax.custom_vjp``, so it supports reverse-mode
+differentiation only; ``conv2d(..., kernel_gradient="xla")`` keeps XLA's gradient on every
+map, for ``jax.jvp`` / ``jax.jacfwd``.
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ def conv2d_by_patches(x: jax.Array, kernel: jax.Array, stride: int = 1, padding:
 
 
 def conv2d(x: jax.Array, kernel: jax.Array, stride: int = 1, padding: Padding = 0,
-           precision=None) -> jax.Array:
+           precision=None, kernel_gradient: str = "auto") -> jax.Array:
   """2-D cross-correlation, ``torch.nn.functional.conv2d`` semantics on NHWC / HWIO arrays.
 
   Args:
@@ -124,10 +126,20 @@ def conv2d(x: jax.Array, kernel: jax.Array, stride: int = 1, padding: Padding = 
     padding: an int (zeros on every side, as in PyTorch) or ``((top, bottom), (left,
       right))`` pairs.
     precision: ``jax.lax.Precision`` of the products (None: the backend's default).
+    kernel_gradient: how the gradient with respect to ``kernel`` is computed for a
+      stride-1 convolution that is not one matrix product (see
+      :func:`computes_by_patches`): ``"auto"`` by :func:`kernel_gradient_by_patches` where
+      :func:`computes_kernel_gradient_by_patches` says so (large maps on CPU), else XLA's;
+      ``"patches"`` by :func:`kernel_gradient_by_patches` on any map; ``"xla"`` always
+      XLA's (the only one of the three that ``jax.jvp`` can differentiate through on the
+      maps where the others take the patch route).
 
   Returns:
     (B, H', W', C_out) in the inputs' dtype.
   """
+  if kernel_gradient not in ("auto", "patches", "xla"):
+    raise ValueError(f"kernel_gradient must be 'auto', 'patches' or 'xla', "
+                     f"got {kernel_gradient!r}")
   if x.ndim != 4 or kernel.ndim != 4:
     raise ValueError(f"conv2d expects a (B, H, W, C) map and a (k, k, C_in, C_out) kernel, "
                      f"got shapes {x.shape} and {kernel.shape}")
@@ -137,7 +149,12 @@ def conv2d(x: jax.Array, kernel: jax.Array, stride: int = 1, padding: Padding = 
   if computes_by_patches(x.shape[1:3], kernel.shape[0], stride, padding):
     return conv2d_by_patches(x, kernel, stride, padding, precision)
   pads = _pairs(padding)
-  if computes_kernel_gradient_by_patches(x.shape[1:3], kernel.shape[0], stride, pads):
+  if kernel_gradient == "auto":
+    by_patches = computes_kernel_gradient_by_patches(x.shape[1:3], kernel.shape[0], stride,
+                                                     pads)
+  else:
+    by_patches = kernel_gradient == "patches" and stride == 1
+  if by_patches:
     return _conv_with_kernel_gradient_by_patches(x, kernel, pads, precision)
   return _xla_conv(x, kernel, stride, pads, precision)
 

@@ -143,9 +143,10 @@ def test_input_pipeline_benchmark_reports_warm_and_cold_cache(tmp_path):
 
 
 def test_train_step_benchmark_reports_time_and_memory(tmp_path):
-  out = _run("train_step.py", "--config", "configs/tiny.py", "--steps", "1",
+  out = _run("train_step.py", "--config", "configs/tiny.py", "--steps", "1", "--remat",
              "--json", str(tmp_path / "train.json"))
-  assert "s/step" in out
+  assert "s/step" in out and "with remat" in out
+  assert json.loads((tmp_path / "train.json").read_text())["remat"] is True
   figures = json.loads((tmp_path / "train.json").read_text())["mcc_jax"]
   assert figures["step_seconds"] > 0 and figures["peak_rss_bytes"] > 2**20
   assert figures["gflop_per_step"] > 0

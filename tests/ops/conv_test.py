@@ -180,3 +180,29 @@ def test_kernel_gradient_by_patches_keeps_bfloat16():
 def test_kernel_gradient_by_patches_refuses_a_cotangent_of_another_shape():
   with pytest.raises(ValueError, match=r"cotangent of shape \(1, 4, 4, 2\)"):
     conv.kernel_gradient_by_patches(jnp.ones((1, 4, 4, 3)), jnp.ones((1, 4, 4, 2)), 3, 0)
+
+
+def test_kernel_gradient_option_patches_on_a_small_map_and_xla_for_forward_mode():
+  rng = np.random.default_rng(5)
+  x = rng.normal(size=(2, 6, 7, 3)).astype(np.float32)
+  kernel = rng.normal(size=(3, 3, 3, 4)).astype(np.float32)
+  kt = torch.from_numpy(kernel).requires_grad_(True)
+  (_torch_conv(torch.from_numpy(x), kt, 1, ((1, 1), (1, 1)))**2).sum().backward()
+  dk = jax.grad(lambda b: jnp.sum(ops.conv2d(jnp.asarray(x), b, padding=1,
+                                             kernel_gradient="patches")**2))(
+                                                 jnp.asarray(kernel))
+  np.testing.assert_allclose(np.asarray(dk), kt.grad.numpy(), rtol=1e-4, atol=1e-3)
+
+  # Forward mode on a map where "auto" takes the custom-VJP route: "xla" supports it.
+  large = jnp.asarray(rng.normal(size=(1, 128, 128, 2)), jnp.float32)
+  k2 = jnp.asarray(rng.normal(size=(3, 3, 2, 3)), jnp.float32)
+  tangent = jnp.asarray(rng.normal(size=k2.shape), jnp.float32)
+  _, jvp_out = jax.jvp(lambda b: ops.conv2d(large, b, padding=1, kernel_gradient="xla"),
+                       (k2,), (tangent,))
+  np.testing.assert_allclose(np.asarray(jvp_out),
+                             np.asarray(ops.conv2d(large, tangent, padding=1)),
+                             rtol=1e-5, atol=1e-4)
+  with pytest.raises(TypeError, match="forward-mode"):
+    jax.jvp(lambda b: ops.conv2d(large, b, padding=1), (k2,), (tangent,))
+  with pytest.raises(ValueError, match="kernel_gradient must be"):
+    ops.conv2d(large, k2, padding=1, kernel_gradient="fast")
