@@ -73,6 +73,8 @@ def _ours(args) -> dict:
   start = time.perf_counter()
   compiled = step.lower(state, batch, perceptual.params).compile()
   compile_seconds = time.perf_counter() - start
+  # XLA's cost analysis counts a loop's body once (the attention's query chunks, the
+  # kernel gradient's row chunks on CPU), so this is a lower bound.
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, list) else cost
   flops = float(cost.get("flops", 0.0)) if cost else 0.0
