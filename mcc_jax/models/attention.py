@@ -12,6 +12,12 @@ therefore be processed in chunks (``query_chunk_size``) whose logits stay in cac
 result is the same up to float rounding. By default chunking is used on the CPU backend
 only: on accelerators one large matrix product is faster.
 
+The attention weights are not kept for the backward pass: the gradient recomputes them
+from the queries and keys (``recompute_weights``, on by default). In the vox256 training
+step the kept weights were 1.66 GiB of the compiled step's temporaries; recomputing them
+costs one more query-key product per attention and no measurable step time on a CPU
+(docs/performance.md).
+
 Heads are laid out first ((B, H, T, d)) and the softmax is normalised after the product
 with the values; with the chunking this makes an attention 4 to 9 times faster on a
 CPU than the direct formulation, with the same result up to float rounding.
@@ -77,11 +83,14 @@ class MultiHeadAttention(nn.Module):
     query_chunk_size: process this many queries at a time (a divisor of the query
       count); 0 attends with all queries at once; None picks
       :func:`default_query_chunk_size`.
+    recompute_weights: recompute the attention weights in the backward pass instead of
+      keeping them (same gradient; less memory, one more query-key product).
   """
 
   num_heads: int
   dtype: Any = jnp.float32
   query_chunk_size: int | None = None
+  recompute_weights: bool = True
 
   @nn.compact
   def __call__(self, query: jax.Array, key: jax.Array, value: jax.Array,
@@ -116,15 +125,18 @@ class MultiHeadAttention(nn.Module):
         x.reshape(x.shape[:-1] + (self.num_heads, head)), -2, -3)
     k, v = heads_first(k), heads_first(v)
 
+    attend = _attend
+    if self.recompute_weights:
+      attend = jax.checkpoint(_attend, static_argnums=(4,))
     chunk = self.query_chunk_size
     if chunk is None:
       chunk = default_query_chunk_size() or 0
     if chunk and tq > chunk and tq % chunk == 0:
       chunks = jnp.moveaxis(q.reshape(q.shape[:2] + (tq // chunk, chunk, head)), 2, 0)
-      out = jax.lax.map(lambda qc: _attend(qc, k, v, key_mask, self.dtype), chunks)
+      out = jax.lax.map(lambda qc: attend(qc, k, v, key_mask, self.dtype), chunks)
       out = jnp.moveaxis(out, 0, 2).reshape(q.shape)
     else:
-      out = _attend(q, k, v, key_mask, self.dtype)
+      out = attend(q, k, v, key_mask, self.dtype)
     out = jnp.moveaxis(out, 1, 2)  # (B, Tq, H, d)
     out = out.reshape(out.shape[:-2] + (width,))
     # The output projection keeps nn.Linear's default weight; its bias starts at zero.

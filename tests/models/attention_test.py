@@ -1,10 +1,15 @@
 """MultiHeadAttention and the codebook transformer layer against PyTorch references."""
 
+import contextlib
+import io
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import torch
 import torch.nn.functional as F
+from jax.ad_checkpoint import print_saved_residuals
 
 from mcc_jax.models.attention import MultiHeadAttention
 from mcc_jax.models.codebook_transformer import CodebookTransformerLayer
@@ -118,3 +123,52 @@ def test_codebook_transformer_layer_matches_torch_reference():
   got = layer.apply({"params": params}, tokens, codes, position, key_mask)
   expected = _torch_layer_reference(params, tokens, codes, position, key_mask, heads)
   np.testing.assert_allclose(np.asarray(got), expected, atol=5e-5)
+
+
+def _saved_residual_shapes(fn, *args):
+  """The shapes of the arrays reverse-mode differentiation of ``fn`` keeps, read from
+  jax's own report (one line per residual, e.g. ``f32[2,4,8,6] output of exp ...``)."""
+  report = io.StringIO()
+  with contextlib.redirect_stdout(report):
+    print_saved_residuals(fn, *args)
+  shapes = [tuple(int(n) for n in m.split(",") if n)
+            for m in re.findall(r"^\w+\[([\d,]*)\]", report.getvalue(), re.M)]
+  assert shapes, report.getvalue()
+  return shapes
+
+
+def test_attention_gradient_matches_torch_and_keeps_no_weights():
+  """The gradient with respect to inputs and parameters matches PyTorch autograd, with
+  and without query chunks; with recompute_weights the backward pass keeps no
+  (B, H, Tq, Tk) weights, without it it does."""
+  torch.manual_seed(1)
+  width, heads, tq, tk = 16, 4, 8, 6
+  mha = torch.nn.MultiheadAttention(width, heads)
+  rng = np.random.default_rng(1)
+  query = rng.normal(size=(2, tq, width)).astype(np.float32)
+  key = rng.normal(size=(2, tk, width)).astype(np.float32)
+  weights_out = rng.normal(size=(2, tq, width)).astype(np.float32)
+  tq_, tk_ = torch.from_numpy(query).requires_grad_(), torch.from_numpy(key).requires_grad_()
+  out = mha(tq_.transpose(0, 1), tk_.transpose(0, 1), tk_.transpose(0, 1))[0].transpose(0, 1)
+  (out * torch.from_numpy(weights_out)).sum().backward()
+  params = _torch_mha_params(mha, width)
+
+  for chunk in (0, 4):
+    for recompute in (True, False):
+      module = MultiHeadAttention(heads, query_chunk_size=chunk, recompute_weights=recompute)
+
+      def loss(p, q, k):
+        return jnp.sum(module.apply({"params": p}, q, k, k) * weights_out)
+
+      grads = jax.grad(loss, argnums=(0, 1, 2))(params, jnp.asarray(query), jnp.asarray(key))
+      np.testing.assert_allclose(np.asarray(grads[1]), tq_.grad.numpy(), atol=2e-5)
+      np.testing.assert_allclose(np.asarray(grads[2]), tk_.grad.numpy(), atol=2e-5)
+      np.testing.assert_allclose(np.asarray(grads[0]["q_proj"]["kernel"]).T,
+                                 mha.in_proj_weight.grad.numpy()[:width], atol=2e-5)
+      np.testing.assert_allclose(np.asarray(grads[0]["out_proj"]["kernel"]).T,
+                                 mha.out_proj.weight.grad.numpy(), atol=2e-5)
+
+      weights_shape = (2, heads, chunk or tq, tk)
+      shapes = _saved_residual_shapes(loss, params, jnp.asarray(query), jnp.asarray(key))
+      kept = [s for s in shapes if s[-len(weights_shape):] == weights_shape]
+      assert bool(kept) != recompute, (chunk, recompute, shapes)
