@@ -8,7 +8,9 @@ discriminator step: an iteration after the discriminator's start) of
   batch size (see tools/official_training.py), float32, every core of this machine.
 
 Each side runs in its own subprocess, so that its peak resident memory (the process's
-maximum RSS, framework overhead included, read after the timed steps) is its own. The
+maximum RSS, framework overhead included, read after the timed steps) is its own. Like
+the trainer, the mcc-jax side returns the compiler's freed heap to the system after
+compiling (mcc_jax.train.host_memory). The
 first step (compilation for mcc-jax, allocator warm-up for PyTorch) is reported
 separately; the step time is the median of ``--steps`` further steps. Weights are random
 (speed and memory do not depend on them); the perceptual VGG19 is randomly initialised.
@@ -47,6 +49,7 @@ def _ours(args) -> dict:
   from mcc_jax import config_cli  # pylint: disable=import-outside-toplevel
   from mcc_jax.losses import PerceptualNetwork  # pylint: disable=import-outside-toplevel
   from mcc_jax.models.vgg import VGGFeatures  # pylint: disable=import-outside-toplevel
+  from mcc_jax.train import host_memory  # pylint: disable=import-outside-toplevel
   from mcc_jax.train import optimizers as optimizers_lib  # pylint: disable=import-outside-toplevel
   from mcc_jax.train import step as step_lib  # pylint: disable=import-outside-toplevel
 
@@ -73,6 +76,7 @@ def _ours(args) -> dict:
   start = time.perf_counter()
   compiled = step.lower(state, batch, perceptual.params).compile()
   compile_seconds = time.perf_counter() - start
+  host_memory.release_freed_host_memory()   # as the trainer does after compiling
   # XLA's cost analysis counts a loop's body once (the attention's query chunks, the
   # kernel gradient's row chunks on CPU), so this is a lower bound.
   cost = compiled.cost_analysis()

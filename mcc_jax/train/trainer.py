@@ -42,6 +42,7 @@ from mcc_jax.models import factory
 from mcc_jax.train import batch_groups
 from mcc_jax.train import checkpointing
 from mcc_jax.train import evaluation
+from mcc_jax.train import host_memory
 from mcc_jax.train import sharding
 from mcc_jax.train import step as train_step_lib
 from mcc_jax.train import summaries
@@ -273,6 +274,8 @@ class TrainingProgram:
     if adversarial not in self._compiled:
       self._compiled[adversarial] = self._steps[adversarial].lower(
           state, batch, self.perceptual_params).compile()
+      # The compiler's freed memory would otherwise stay resident under the step's own.
+      host_memory.release_freed_host_memory()
       if jax.process_count() > 1:
         # Processes finish compiling at different times; the first collective must not
         # wait for a slower one past the collectives' set-up deadline.
