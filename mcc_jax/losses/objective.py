@@ -9,8 +9,9 @@
 
 with P the pyramid perceptual loss and d the adaptive weight (computed by the caller
 with :func:`~mcc_jax.losses.adversarial.adaptive_gan_weight` on
-:func:`reconstruction_loss`). Every weight comes from ``config.losses``; a zero weight
-skips its term.
+:func:`reconstruction_loss`, or with the first three terms precomputed by
+:func:`~mcc_jax.losses.adversarial.adversarial_image_terms`). Every weight comes from
+``config.losses``; a zero weight skips its term.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from mcc_jax.losses.adversarial import AdversarialImageTerms
 from mcc_jax.losses.adversarial import hinge_discriminator_loss, hinge_generator_loss
 from mcc_jax.losses.codebook import appearance_codebook_loss, motion_codebook_losses
 from mcc_jax.losses.keypoints import equivariance_losses, keypoint_distance_loss
@@ -42,6 +44,17 @@ def _zero() -> jax.Array:
   return jnp.zeros((), jnp.float32)
 
 
+def reconstruction_terms(image: jax.Array, driving: jax.Array, *, features_fn: FeaturesFn,
+                         config: Any) -> dict[str, jax.Array]:
+  """``{'l1': l1_weight * L1, 'perceptual': P}`` of the main output (zero where unweighted)."""
+  terms = {"l1": _zero(), "perceptual": _zero()}
+  if config.l1_weight:
+    terms["l1"] = config.l1_weight * l1_loss(image, driving)
+  if any(config.perceptual_layer_weights):
+    terms["perceptual"] = _perceptual(features_fn, image, driving, config)
+  return terms
+
+
 def reconstruction_loss(image: jax.Array, driving: jax.Array, *, features_fn: FeaturesFn,
                         config: Any) -> jax.Array:
   """``l1_weight * L1 + perceptual`` of the main output: the adaptive weight's numerator.
@@ -49,18 +62,15 @@ def reconstruction_loss(image: jax.Array, driving: jax.Array, *, features_fn: Fe
   (The low-resolution branch, codebook and keypoint terms are not part of it, as in the
   official code.)
   """
-  total = _zero()
-  if config.l1_weight:
-    total = total + config.l1_weight * l1_loss(image, driving)
-  if any(config.perceptual_layer_weights):
-    total = total + _perceptual(features_fn, image, driving, config)
-  return total
+  terms = reconstruction_terms(image, driving, features_fn=features_fn, config=config)
+  return terms["l1"] + terms["perceptual"]
 
 
 def total_generator_loss(generator_output, motion, kp_transformed, tps, driving: jax.Array, *,
                          features_fn: FeaturesFn, config: Any,
                          fake_logits: jax.Array | None = None,
-                         adaptive_weight: jax.Array | None = None
+                         adaptive_weight: jax.Array | None = None,
+                         image_terms: AdversarialImageTerms | None = None
                          ) -> tuple[jax.Array, dict[str, jax.Array]]:
   """The generator side's objective and each of its terms.
 
@@ -75,17 +85,24 @@ def total_generator_loss(generator_output, motion, kp_transformed, tps, driving:
     fake_logits: the discriminator's logits of ``generator_output.image`` (None before the
       discriminator's start: no adversarial term).
     adaptive_weight: the stopped adaptive weight (required with ``fake_logits``).
+    image_terms: the main output's L1, perceptual and GAN terms and the adaptive weight,
+      precomputed with their gradient by
+      :func:`~mcc_jax.losses.adversarial.adversarial_image_terms` (the training step's
+      form); replaces ``fake_logits`` and ``adaptive_weight``.
 
   Returns:
     (total, terms): ``terms`` has every name of :data:`TERMS` (float32 scalars, weights
     applied; ``adaptive_weight`` is reported, not added).
   """
+  if image_terms is not None and (fake_logits is not None or adaptive_weight is not None):
+    raise ValueError("total_generator_loss: image_terms replaces fake_logits and "
+                     "adaptive_weight; pass one or the other")
   terms = {name: _zero() for name in TERMS}
   image = generator_output.image
-  if config.l1_weight:
-    terms["l1"] = config.l1_weight * l1_loss(image, driving)
-  if any(config.perceptual_layer_weights):
-    terms["perceptual"] = _perceptual(features_fn, image, driving, config)
+  if image_terms is not None:
+    terms.update(image_terms.terms)
+  else:
+    terms.update(reconstruction_terms(image, driving, features_fn=features_fn, config=config))
   if fake_logits is not None:
     if adaptive_weight is None:
       raise ValueError("total_generator_loss: fake_logits needs the adaptive_weight")
@@ -115,6 +132,8 @@ def total_generator_loss(generator_output, motion, kp_transformed, tps, driving:
         motion.kp_source, motion.kp_driving, config.keypoint_distance_threshold)
   total = sum(value for name, value in terms.items()
               if name not in ("adaptive_weight", "total"))
+  if image_terms is not None:
+    total = total + image_terms.gradient_carrier  # exactly zero: carries the gradient
   terms["total"] = total
   return total, terms
 

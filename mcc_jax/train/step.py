@@ -6,7 +6,9 @@ One step (the official iteration ``t = state.step + 1``):
    generator in training mode with the driving frame, the keypoint detector on a randomly
    transformed driving frame (equivariance), and, once the discriminator has joined, the
    discriminator (training mode, parameters frozen) on the generated frame with the
-   adaptive weight; one backward pass of the total objective; one Adam update of the
+   adaptive weight (the generated image's reconstruction and GAN gradients computed once,
+   for the weight and for the total: ``losses.adversarial_image_terms``); one backward
+   pass of the total objective; one Adam update of the
    generator and motion estimator parameters; the generator's EMA;
 2. discriminator (from iteration ``discriminator_start_step + 1`` on): hinge loss with
    real and generated (stopped) frames in separate forward passes; one Adam update.
@@ -137,31 +139,30 @@ def generator_gradients(params: dict, batch_stats: dict, batch: dict[str, jax.Ar
         transformed, group_size=group, method=MotionEstimator.detect_keypoints, train=True)
     new_stats = {"motion_estimator": motion_stats,
                  "discriminator": batch_stats["discriminator"]}
-    fake_logits = weight = None
+    image_terms = None
     if adversarial:
       frozen = {"params": jax.lax.stop_gradient(params["discriminator"]),
                 "batch_stats": batch_stats["discriminator"]}
-      fake_logits, new_stats["discriminator"] = grouped_apply(
-          models.discriminator, frozen, output.image, group_size=group, train=True)
 
       def reconstruction(image):
-        return losses.reconstruction_loss(image, driving, features_fn=features_fn,
-                                          config=loss_config)
+        return losses.reconstruction_terms(image, driving, features_fn=features_fn,
+                                           config=loss_config)
 
       def gan(image):
-        logits, _ = grouped_apply(models.discriminator, frozen, image, group_size=group,
-                                  train=True)
-        return losses.hinge_generator_loss(logits)
+        logits, stats = grouped_apply(models.discriminator, frozen, image, group_size=group,
+                                      train=True)
+        return losses.hinge_generator_loss(logits), stats
 
       last_input = collections["intermediates"]["decoder"]["last_layer_input"][0]
       kernel_shape = trainable["generator"]["decoder"]["conv_out"]["kernel"].shape
-      weight = losses.adaptive_gan_weight(
+      image_terms = losses.adversarial_image_terms(
           reconstruction, gan, output.image, last_input, kernel_shape,
           max_weight=loss_config.adversarial_weight_max,
           scale=loss_config.adversarial_weight_scale)
+      new_stats["discriminator"] = image_terms.gan_aux
     total, terms = losses.total_generator_loss(
         output, motion, kp_transformed, tps, driving, features_fn=features_fn,
-        config=loss_config, fake_logits=fake_logits, adaptive_weight=weight)
+        config=loss_config, image_terms=image_terms)
     return total, (terms, new_stats, output)
 
   trainable = {name: params[name] for name in GENERATOR_SIDE}

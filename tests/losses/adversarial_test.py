@@ -91,3 +91,78 @@ def test_adaptive_weight_of_a_3x3_output_layer_equals_autodiff_through_it():
   # Stopped: no gradient flows into the image through the weight.
   assert float(jnp.abs(jax.grad(lambda img: losses.adaptive_gan_weight(
       recon, gan, img, h, kernel.shape))(conv(kernel))).max()) == 0.0
+
+
+def _tiny_generator_and_losses():
+  """A two-layer "generator" with a 3x3 output convolution, an L1 + feature loss and a
+  small nonlinear "discriminator" (returning an auxiliary output as the real one does)."""
+  rng = np.random.default_rng(4)
+  x = jnp.asarray(rng.normal(size=(2, 8, 8, 5)), jnp.float32)
+  params = {"hidden": jnp.asarray(0.5 * rng.normal(size=(5, 4)), jnp.float32),
+            "out": jnp.asarray(0.3 * rng.normal(size=(3, 3, 4, 3)), jnp.float32)}
+  target = jnp.asarray(rng.normal(size=(2, 8, 8, 3)), jnp.float32)
+  features = jnp.asarray(rng.normal(size=(3, 6)), jnp.float32)
+  critic = jnp.asarray(10.0 * rng.normal(size=(3,)), jnp.float32)
+
+  def generate(p):
+    hidden = jnp.tanh(x @ p["hidden"])
+    image = jax.lax.conv_general_dilated(hidden, p["out"], (1, 1), ((1, 1), (1, 1)),
+                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return image, hidden
+
+  def reconstruction_terms(image):
+    return {"l1": jnp.mean(jnp.abs(image - target)),
+            "perceptual": jnp.mean(jnp.abs(jnp.tanh(image @ features)
+                                           - jnp.tanh(target @ features)))}
+
+  def gan(image):
+    return -jnp.mean(jnp.sin(image @ critic)), {"mean": jnp.mean(image)}
+
+  return params, generate, reconstruction_terms, gan
+
+
+def test_adversarial_image_terms_give_the_direct_objective_and_its_gradient():
+  params, generate, reconstruction_terms, gan = _tiny_generator_and_losses()
+  shape = params["out"].shape
+
+  def direct(p):   # R + stop(d) * G, differentiated through both losses
+    image, hidden = generate(p)
+    recon = lambda img: sum(reconstruction_terms(img).values())
+    weight = losses.adaptive_gan_weight(recon, lambda img: gan(img)[0], image, hidden, shape)
+    return recon(image) + weight * gan(image)[0], weight
+
+  def shared(p):
+    image, hidden = generate(p)
+    image_terms = losses.adversarial_image_terms(reconstruction_terms, gan, image, hidden, shape)
+    total = sum(v for k, v in image_terms.terms.items() if k != "adaptive_weight")
+    return total + image_terms.gradient_carrier, image_terms
+
+  (expected_total, expected_weight), expected_grads = jax.value_and_grad(
+      direct, has_aux=True)(params)
+  (total, image_terms), grads = jax.value_and_grad(shared, has_aux=True)(params)
+  weight = float(image_terms.terms["adaptive_weight"])
+  assert 0.0 < weight < 0.8   # not clamped: the GAN gradient's weight is tested
+  assert weight == pytest.approx(float(expected_weight), rel=1e-6)
+  assert float(image_terms.gradient_carrier) == 0.0
+  assert float(total) == pytest.approx(float(expected_total), rel=1e-6)
+  image, _ = generate(params)
+  np.testing.assert_allclose(image_terms.terms["gan"], weight * gan(image)[0], rtol=1e-6)
+  np.testing.assert_allclose(image_terms.terms["l1"], reconstruction_terms(image)["l1"],
+                             rtol=1e-6)
+  np.testing.assert_allclose(image_terms.gan_aux["mean"], jnp.mean(image), rtol=1e-6)
+  for name in params:
+    np.testing.assert_allclose(grads[name], expected_grads[name], rtol=1e-5, atol=1e-7)
+  # Without the carrier the total has no gradient at all (every term is stopped).
+  no_carrier = jax.grad(lambda p: sum(
+      v for k, v in shared(p)[1].terms.items() if k != "adaptive_weight"))(params)
+  assert all(float(jnp.abs(g).max()) == 0.0 for g in jax.tree.leaves(no_carrier))
+
+
+def test_total_generator_loss_refuses_image_terms_with_fake_logits():
+  params, generate, reconstruction_terms, gan = _tiny_generator_and_losses()
+  image, hidden = generate(params)
+  image_terms = losses.adversarial_image_terms(reconstruction_terms, gan, image, hidden,
+                                               params["out"].shape)
+  with pytest.raises(ValueError, match="image_terms replaces fake_logits"):
+    losses.total_generator_loss(None, None, None, None, image, features_fn=None, config=None,
+                                fake_logits=jnp.zeros((1,)), image_terms=image_terms)
