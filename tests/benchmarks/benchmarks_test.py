@@ -161,9 +161,18 @@ def test_learn_sample_benchmark_scores_the_baselines(tmp_path):
   assert figures["held_out_frames"] == 23   # frames 97-119; the source, frame 96, is not scored
   results = figures["results"]
   assert set(results) == {"copy source", "keypoint flow only", "mcc-jax (EMA)",
-                          "mcc-jax (raw weights)"}
+                          "mcc-jax (raw weights)", "self (frame drives itself)"}
   for scores in results.values():
     assert 5 < scores["psnr"] < 60 and 0 <= scores["lpips"] < 1.5
+    assert len(scores["psnr_per_frame"]) == 23
+    assert abs(np.mean(scores["psnr_per_frame"]) - scores["psnr"]) < 1e-2
+  # Copy-source per frame, from an independent numpy PSNR on 8-bit frames.
+  from configs import sample  # pylint: disable=import-outside-toplevel
+  sources, targets = _load("learn_sample.py")._test_frames(sample.get_config())
+  to_8bit = lambda x: np.round((np.clip(x.astype(np.float64), -1, 1) + 1) * 127.5)
+  mse = ((to_8bit(sources) - to_8bit(targets)) ** 2).reshape(len(targets), -1).mean(axis=1)
+  np.testing.assert_allclose(results["copy source"]["psnr_per_frame"],
+                             10 * np.log10(255.0**2 / mse), atol=2e-3)
 
 
 def test_learn_sample_benchmark_does_not_score_the_source_frame():
