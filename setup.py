@@ -44,6 +44,8 @@ _TEST = [
     # The FID InceptionV3 port is compared with pytorch-fid's model (evaluation tests).
     "torchvision==0.28.0",
     "pytorch-fid==0.3.0",
+    # benchmarks/learn_sample.py's learning-curve plot (its test draws one).
+    "matplotlib>=3.7",
 ]
 
 setuptools.setup(

@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import sys
+import textwrap
 import time
 
 import jax
@@ -76,6 +77,32 @@ def _scores(predicted, target, lpips_fn):
   return {"psnr": float(np.mean(metrics["psnr"])), "l1": float(np.mean(metrics["l1"])),
           "lpips": float(np.mean(lpips)),
           "psnr_per_frame": [round(float(v), 3) for v in metrics["psnr"]]}
+
+
+def _plot(path: str, curve: list, results: dict, config_args: list):
+  """Writes the learning curve (PSNR against minutes) with the baselines as a PNG.
+
+  Returns the matplotlib figure, left open for the caller to inspect or close.
+  """
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  fig, ax = plt.subplots(figsize=(6, 4))
+  ax.plot([c["minutes"] for c in curve], [c["psnr"] for c in curve], "o-", label="mcc-jax (EMA)")
+  ax.plot([c["minutes"] for c in curve], [c["raw"]["psnr"] for c in curve], "s--",
+          label="mcc-jax (raw weights)")
+  for name, style, colour in (("copy source", "--", "grey"),
+                              ("keypoint flow only", "--", "tab:orange"),
+                              ("self (frame drives itself)", ":", "tab:green")):
+    ax.axhline(results[name]["psnr"], linestyle=style, label=name, color=colour)
+  ax.set_xlabel("training time (minutes, 2-core CPU)")
+  ax.set_ylabel("PSNR on held-out frames (dB)")
+  ax.set_title(textwrap.fill(" ".join(["configs/sample.py"] + [
+      a for a in config_args if a.startswith("--config.")]), 90), fontsize=7)
+  ax.legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  return fig
 
 
 def main(argv=None) -> int:
@@ -167,23 +194,7 @@ def main(argv=None) -> int:
                  "config_args": config_args, "held_out_frames": len(targets), "curve": curve,
                  "results": results, "psnr_gain_over_copy": gain}, f, indent=2)
   if args.plot:
-    import matplotlib  # pylint: disable=import-outside-toplevel
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([c["minutes"] for c in curve], [c["psnr"] for c in curve], "o-", label="mcc-jax (EMA)")
-    ax.plot([c["minutes"] for c in curve], [c["raw"]["psnr"] for c in curve], "s--",
-            label="mcc-jax (raw weights)")
-    for name in ("copy source", "keypoint flow only"):
-      ax.axhline(results[name]["psnr"], linestyle="--", label=name, color="grey" if
-                 name == "copy source" else "tab:orange")
-    ax.set_xlabel("training time (minutes, 2-core CPU)")
-    ax.set_ylabel("PSNR on held-out frames (dB)")
-    ax.set_title(" ".join(["configs/sample.py"] + [a for a in config_args
-                                                    if a.startswith("--config.")]), fontsize=9)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(args.plot, dpi=100)
+    _plot(args.plot, curve, results, config_args)
   return 0
 
 

@@ -184,6 +184,22 @@ def test_learn_sample_benchmark_does_not_score_the_source_frame():
   assert np.all(difference > 0.05)
 
 
+def test_learn_sample_plot_draws_the_curve_and_every_baseline(tmp_path):
+  plot = _load("learn_sample.py")._plot
+  curve = [{"minutes": m, "psnr": p, "raw": {"psnr": p - 1}} for m, p in ((0, 9.0), (3, 20.0))]
+  results = {"copy source": {"psnr": 25.3}, "keypoint flow only": {"psnr": 21.0},
+             "self (frame drives itself)": {"psnr": 26.0}}
+  args = ["--config.losses.l1_weight=10"] * 12   # a title longer than the figure is wide
+  figure = plot(str(tmp_path / "curve.png"), curve, results, args)
+  assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  # Each baseline is a horizontal line at its PSNR; the title wraps instead of running off.
+  axes = figure.axes[0]
+  levels = sorted(line.get_ydata()[0] for line in axes.lines[2:])
+  assert levels == [21.0, 25.3, 26.0]
+  assert axes.get_title().count("\n") >= 2
+  figure.clear()
+
+
 def test_learn_sample_benchmark_refuses_an_unknown_config_field():
   result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "learn_sample.py"),
                            "--minutes", "0", "--config.optimizer.learning_rat=1e-3"],
