@@ -197,7 +197,8 @@ def test_learn_sample_plot_draws_the_curve_and_every_baseline(tmp_path):
   levels = sorted(line.get_ydata()[0] for line in axes.lines[2:])
   assert levels == [21.0, 25.3, 26.0]
   assert axes.get_title().count("\n") >= 2
-  figure.clear()
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  plt.close(figure)
 
 
 def test_learn_sample_benchmark_refuses_an_unknown_config_field():
