@@ -63,6 +63,16 @@ from mcc_jax.train import trainer  # noqa: E402
 _SAMPLE_CONFIG = os.path.join(_ROOT, "configs", "sample.py")
 
 
+def _split_frames(config, split: str, *, drop_source: bool):
+  """Source (the video's first frame) and driving frames of a split's one video, in order."""
+  datasets = config.datasets.copy_and_resolve_references()
+  datasets.eval_split = split
+  batches = list(data_pipelines.build_eval_pipeline(datasets, 32).as_numpy_iterator())
+  keep = lambda key: np.concatenate([
+      b[key][b["mask"] & (b["frame_index"] > 0 if drop_source else True)] for b in batches])
+  return keep("source"), keep("driving")
+
+
 def _test_frames(config):
   """Source and target frames of the held-out split, the source frame itself left out.
 
@@ -71,20 +81,12 @@ def _test_frames(config):
   of zero error, whose PSNR (capped by ``evaluation.MSE_FLOOR`` at 148 dB) would
   dominate the mean over frames.
   """
-  dataset = data_pipelines.build_eval_pipeline(config.datasets, 32)
-  batches = list(dataset.as_numpy_iterator())
-  keep = lambda key: np.concatenate([b[key][b["mask"] & (b["frame_index"] > 0)]
-                                     for b in batches])
-  return keep("source"), keep("driving")
+  return _split_frames(config, config.datasets.eval_split, drop_source=True)
 
 
 def _train_frames(config):
   """Frame 0 and every frame (0-95) of the train split, in order."""
-  datasets = config.datasets.copy_and_resolve_references()
-  datasets.eval_split = datasets.train_split
-  batches = list(data_pipelines.build_eval_pipeline(datasets, 32).as_numpy_iterator())
-  keep = lambda key: np.concatenate([b[key][b["mask"]] for b in batches])
-  return keep("source"), keep("driving")
+  return _split_frames(config, config.datasets.train_split, drop_source=False)
 
 
 def _nearest_frames(candidates, targets):
@@ -240,7 +242,8 @@ def main(argv=None) -> int:
       json.dump({"machine": platform.processor() or platform.machine(), "minutes": args.minutes,
                  "steps": step, "batch_size": config.batch_size,
                  "config_args": config_args, "held_out_frames": len(targets), "curve": curve,
-                 "results": results, "train_frames": train_results, "psnr_gain_over_copy": gain}, f, indent=2)
+                 "results": results, "train_frames": train_results,
+                 "psnr_gain_over_copy": gain}, f, indent=2)
   if args.plot:
     _plot(args.plot, curve, results, config_args, train_results)
   return 0
