@@ -34,9 +34,11 @@ def antialias_kernel(scale: float) -> np.ndarray:
 
   The one step that cannot be reproduced everywhere is the official float32 sum, whose
   order of additions depends on the CPU's vector width. We divide by the correctly
-  rounded sum, which equals torch's float32 sum for the scales the model uses (1/2, 1/4
-  and 1/8: every tap bit for bit, torch 2.13 on x86-64); at other scales the two may
-  differ in the last bit of some taps.
+  rounded sum, so the kernel is the same on every machine. It equals the official
+  buffer stored with the golden outputs (scale 1/4) and torch 2.13's float32
+  construction on AMD Zen 4 for 1/2, 1/4 and 1/8, every tap bit for bit; where torch's
+  sum rounds differently (Intel AVX-512 at 1/8, other scales elsewhere) the two differ
+  in the last bit of some taps.
 
   Args:
     scale: downsampling factor in (0, 1), e.g. 0.25.
