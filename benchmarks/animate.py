@@ -27,17 +27,16 @@ import time
 import jax
 import numpy as np
 
+from data_pipelines import sample_clip
+from mcc_jax import cli
+from mcc_jax import config_cli
+from mcc_jax import inference
+from mcc_jax import media
+from mcc_jax.checkpoints.model_files import save_model_checkpoint
+from mcc_jax.testing.random_model import random_variables
+
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
-
-from data_pipelines import sample_clip  # noqa: E402
-from mcc_jax import cli  # noqa: E402
-from mcc_jax import config_cli  # noqa: E402
-from mcc_jax import inference  # noqa: E402
-from mcc_jax import media  # noqa: E402
-from mcc_jax.model_checkpoint import save_model_checkpoint  # noqa: E402
-from mcc_jax.testing.tiny_checkpoint import random_variables  # noqa: E402
-
 
 def _write_checkpoint(config, directory: pathlib.Path) -> None:
   variables = random_variables(config.model, seed=0)

@@ -60,14 +60,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mcc_jax import config_cli
+from mcc_jax.models import attention
+from mcc_jax.models import factory
+from mcc_jax.models import reenactment
+from mcc_jax.testing.timing import interleaved_seconds
+
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
-
-from mcc_jax import config_cli  # noqa: E402
-from mcc_jax.models import attention  # noqa: E402
-from mcc_jax.models import factory  # noqa: E402
-from timing import interleaved_seconds  # noqa: E402  (the benchmarks folder)
-
 # The list of the official generator's forward that is built and returned but never read.
 DEAD_LIST = "deform_feat_list"
 
@@ -122,23 +122,16 @@ def build_pipeline(config, dtype: str):
   model.dtype = dtype
   estimator = factory.build_motion_estimator(model)
   generator = factory.build_generator(model)
-  size = model.image_size
-  image = jnp.zeros((1, size, size, 3))
-  me_shapes = jax.eval_shape(lambda: estimator.init(jax.random.PRNGKey(0), image, image,
-                                                    train=False))
-  motion = jax.eval_shape(lambda v: estimator.apply(v, image, image, train=False), me_shapes)
-  gen_shapes = jax.eval_shape(lambda m: generator.init(
-      jax.random.PRNGKey(0), image, m.deformation, m.occlusion, m.driving_heatmaps,
-      train=False), motion)
-  variables = {"motion_estimator": _random_like(me_shapes), "generator": _random_like(gen_shapes)}
+  key = jax.random.PRNGKey(0)
+  shapes = jax.eval_shape(lambda: reenactment.init_variables(
+      estimator, generator, model.image_size, key, key, train=False))
+  variables = _random_like(shapes)
   # BatchNorm variances must stay positive.
   variables["motion_estimator"]["batch_stats"] = jax.tree.map(
       jnp.abs, variables["motion_estimator"]["batch_stats"])
 
   def frame(variables, source, driving):
-    motion = estimator.apply(variables["motion_estimator"], source, driving, train=False)
-    return generator.apply(variables["generator"], source, motion.deformation, motion.occlusion,
-                           motion.driving_heatmaps, train=False).image
+    return reenactment.reenact(estimator, generator, variables, source, driving).output.image
 
   return jax.jit(frame), variables
 
@@ -195,8 +188,7 @@ class OfficialPipeline:
     import torch  # pylint: disable=import-outside-toplevel
     import yaml  # pylint: disable=import-outside-toplevel
 
-    sys.path.insert(0, str(ROOT / "tools"))
-    import official_code  # pylint: disable=import-outside-toplevel
+    from mcc_jax.testing import official_code  # pylint: disable=import-outside-toplevel
 
     self.torch, self.device = torch, device
     code = official_code.load(repo)

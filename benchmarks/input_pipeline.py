@@ -40,11 +40,10 @@ import av
 from PIL import Image
 
 # Runs from a checkout without installation.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import data_pipelines  # noqa: E402
-from data_pipelines.synthetic_dataset import synthetic_videos  # noqa: E402
-from data_pipelines.tfds_builder import build_tfds_dataset  # noqa: E402
+import data_pipelines
+from data_pipelines.synthetic_dataset import synthetic_videos
+from data_pipelines.tfds_builder import build_tfds_dataset
 
 FORMATS = ("png", "mp4", "tfds")
 CACHE_STATES = ("warm", "cold")

@@ -46,20 +46,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-# Runs from a checkout without installation.
+import data_pipelines
+from mcc_jax import config_cli
+from mcc_jax import losses
+from mcc_jax import ops
+from mcc_jax.ops import image_metrics
+from mcc_jax.train import in_training_eval
+from mcc_jax.train import program as program_lib
+from mcc_jax.train import sharding
+from mcc_jax.train import summaries
+
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, _ROOT)
-
-import data_pipelines  # noqa: E402
-from mcc_jax import config_cli  # noqa: E402
-from mcc_jax import losses  # noqa: E402
-from mcc_jax import ops  # noqa: E402
-from mcc_jax.train import evaluation  # noqa: E402
-from mcc_jax.train import sharding  # noqa: E402
-from mcc_jax.train import summaries  # noqa: E402
-from mcc_jax.train import trainer  # noqa: E402
-
-
 _SAMPLE_CONFIG = os.path.join(_ROOT, "configs", "sample.py")
 
 
@@ -78,7 +75,7 @@ def _test_frames(config):
 
   The official video protocol drives with frames[1:] (its test dataset drops frame 0,
   the source); scoring frame 0 too would also give the copy-source baseline one frame
-  of zero error, whose PSNR (capped by ``evaluation.MSE_FLOOR`` at 148 dB) would
+  of zero error, whose PSNR (capped by ``image_metrics.MSE_FLOOR`` at 148 dB) would
   dominate the mean over frames.
   """
   return _split_frames(config, config.datasets.eval_split, drop_source=True)
@@ -91,14 +88,15 @@ def _train_frames(config):
 
 def _nearest_frames(candidates, targets):
   """For each target, the candidate with the smallest mean squared error to it (8-bit)."""
-  flat = lambda x: np.asarray(evaluation.to_uint8_levels(jnp.asarray(x)),
+  flat = lambda x: np.asarray(image_metrics.to_uint8_levels(jnp.asarray(x)),
                               np.float64).reshape(len(x), -1)
   errors = ((flat(targets)[:, None, :] - flat(candidates)[None]) ** 2).mean(axis=-1)
   return candidates[np.argmin(errors, axis=1)]
 
 
 def _scores(predicted, target, lpips_fn):
-  metrics = jax.device_get(evaluation.frame_metrics(jnp.asarray(predicted), jnp.asarray(target)))
+  metrics = jax.device_get(in_training_eval.frame_metrics(jnp.asarray(predicted),
+                                                          jnp.asarray(target)))
   lpips = np.asarray(lpips_fn(jnp.asarray(predicted), jnp.asarray(target))).reshape(-1)
   return {"psnr": float(np.mean(metrics["psnr"])), "l1": float(np.mean(metrics["l1"])),
           "lpips": float(np.mean(lpips)),
@@ -160,7 +158,7 @@ def main(argv=None) -> int:
   config.seed = args.seed
   config.total_steps = 10**9
   mesh = sharding.make_mesh({"data": 1, "fsdp": 1}, devices=jax.devices()[:1])
-  program = trainer.TrainingProgram(config, mesh, losses.load_perceptual_network(
+  program = program_lib.TrainingProgram(config, mesh, losses.load_perceptual_network(
       config.losses, jnp.float32))
   state = program.init_state(jax.random.PRNGKey(config.seed))
   stream = data_pipelines.build_train_pipeline(config.datasets, config.batch_size,

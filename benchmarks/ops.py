@@ -64,8 +64,7 @@ import numpy as np
 
 from mcc_jax import ops
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from timing import interleaved_seconds  # noqa: E402  (the benchmarks folder)
+from mcc_jax.testing.timing import interleaved_seconds
 
 BETA = 0.25
 

@@ -5,7 +5,7 @@ discriminator step: an iteration after the discriminator's start) of
 
 * mcc-jax: ``mcc_jax.train.step.train_step`` jitted, float32 (or ``--dtype bfloat16``);
 * the official code (``--official-repo``): its own ``optimize_parameters`` on the same
-  batch size (see tools/official_training.py), float32, every core of this machine.
+  batch size (see mcc_jax/testing/official_training.py), float32, every core of this machine.
 
 Each side runs in its own subprocess, so that its peak resident memory (the process's
 maximum RSS, framework overhead included, read after the timed steps) is its own. Like
@@ -34,7 +34,6 @@ import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 
 
 def _peak_rss_bytes() -> int:
@@ -103,7 +102,7 @@ def _official(args) -> dict:
   import numpy as np  # pylint: disable=import-outside-toplevel
   import torch  # pylint: disable=import-outside-toplevel
 
-  import official_training  # pylint: disable=import-outside-toplevel
+  from mcc_jax.testing import official_training  # pylint: disable=import-outside-toplevel
 
   torch.manual_seed(0)
   vgg = official_training.random_vgg19(torch)

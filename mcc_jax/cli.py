@@ -1,7 +1,8 @@
 """The ``mcc-jax`` command line.
 
 Each subcommand lives in its own module under ``mcc_jax.commands`` and exposes
-``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``. Modules are
+``add_arguments(parser)`` and ``run(args) -> int``; :data:`COMMANDS` names the modules
+and holds the one-line descriptions. Modules are
 imported only when their subcommand runs, so ``mcc-jax --help`` starts instantly and
 does not import JAX or TensorFlow.
 """
@@ -11,32 +12,41 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
-# Subcommand name -> module implementing it.
-_COMMANDS = {
-    "train": "mcc_jax.commands.train",
-    "animate": "mcc_jax.commands.animate",
-    "evaluate": "mcc_jax.commands.evaluate",
-    "crop-video": "mcc_jax.commands.crop_video",
-    "demo": "mcc_jax.commands.demo",
-    "convert-official": "mcc_jax.commands.convert_official",
-    "convert-vgg19": "mcc_jax.commands.convert_vgg19",
-    "check-data": "mcc_jax.commands.check_data",
-    "build-tfds": "mcc_jax.commands.build_tfds",
-}
+class Command(NamedTuple):
+  """A subcommand: the module implementing it and its one-line description."""
 
-# One-line descriptions, kept here so that --help needs no imports.
-_HELP = {
-    "train": "Train a model (or resume a run) in a workdir.",
-    "animate": "Animate a source image with the motion of a driving video.",
-    "evaluate": "Evaluate a model on a dataset's test videos (PSNR, L1, LPIPS, AKD, AED, FID).",
-    "crop-video": "Find the face in a video and crop it to a stable square (or print ffmpeg commands).",
-    "demo": "Run a short demonstration of the warping and quantisation ops.",
-    "convert-official": "Import the official PyTorch checkpoints into an orbax checkpoint.",
-    "convert-vgg19": "Convert torchvision's ImageNet VGG19 for the perceptual loss.",
-    "check-data": "Check that every video of a dataset folder tree can be read.",
-    "build-tfds": "Convert a dataset folder tree into TFDS TFRecords (one record per frame).",
+  module: str
+  help: str
+
+
+# The one list of subcommands and their descriptions (here, so that --help imports
+# nothing else).
+COMMANDS = {
+    "train": Command("mcc_jax.commands.train",
+                     "Train a model (or resume a run) in a workdir."),
+    "animate": Command("mcc_jax.commands.animate",
+                       "Animate a source image with the motion of a driving video."),
+    "evaluate": Command("mcc_jax.commands.evaluate",
+                        "Evaluate a model on a dataset's test videos (PSNR, L1, LPIPS, AKD, "
+                        "AED, FID)."),
+    "crop-video": Command("mcc_jax.commands.crop_video",
+                          "Find the face in a video and crop it to a stable square (or print "
+                          "ffmpeg commands)."),
+    "demo": Command("mcc_jax.commands.demo",
+                    "Run a short demonstration of the warping and quantisation ops."),
+    "convert-official": Command("mcc_jax.commands.convert_official",
+                                "Import the official PyTorch checkpoints into an orbax "
+                                "checkpoint."),
+    "convert-vgg19": Command("mcc_jax.commands.convert_vgg19",
+                             "Convert torchvision's ImageNet VGG19 state dict for the "
+                             "perceptual loss."),
+    "check-data": Command("mcc_jax.commands.check_data",
+                          "Check that every video of a dataset folder tree can be read."),
+    "build-tfds": Command("mcc_jax.commands.build_tfds",
+                          "Convert a dataset folder tree into TFDS TFRecords (one record per "
+                          "frame)."),
 }
 
 
@@ -49,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
       ),
   )
   subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-  for name in _COMMANDS:
-    subparsers.add_parser(name, help=_HELP[name], add_help=False)
+  for name, command in COMMANDS.items():
+    subparsers.add_parser(name, help=command.help, add_help=False)
   return parser
 
 
@@ -58,13 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
   """Entry point of the console script; returns the process exit code."""
   argv = list(sys.argv[1:] if argv is None else argv)
   parser = build_parser()
-  if not argv or argv[0] not in _COMMANDS:
+  if not argv or argv[0] not in COMMANDS:
     parser.parse_args(argv)  # Prints help / errors for unknown commands.
     parser.print_help()
     return 2
   name = argv[0]
-  module = importlib.import_module(_COMMANDS[name])
-  sub = argparse.ArgumentParser(prog=f"mcc-jax {name}", description=_HELP[name])
+  module = importlib.import_module(COMMANDS[name].module)
+  sub = argparse.ArgumentParser(prog=f"mcc-jax {name}", description=COMMANDS[name].help)
   module.add_arguments(sub)
   # --config and --config.<field>=<value> are parsed by ml_collections (config_cli),
   # the rest by the command's own parser.

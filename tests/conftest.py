@@ -31,7 +31,7 @@ def tiny_checkpoint(tmp_path_factory):
   Returns:
     (path, config).
   """
-  from mcc_jax.testing.tiny_checkpoint import write_tiny_checkpoint  # pylint: disable=import-outside-toplevel
+  from mcc_jax.testing.random_model import write_tiny_checkpoint  # pylint: disable=import-outside-toplevel
 
   path = tmp_path_factory.mktemp("tiny_checkpoint") / "checkpoint"
   config = write_tiny_checkpoint(path, seed=0)

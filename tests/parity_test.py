@@ -7,11 +7,9 @@ it is skipped otherwise. See docs/parity.md.
 import io
 import os
 import pathlib
-import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 OFFICIAL = os.environ.get("MCC_OFFICIAL_REPO")
 
 pytestmark = [
@@ -21,14 +19,13 @@ pytestmark = [
 
 
 def test_converted_official_networks_compute_the_same_outputs():
-  sys.path.insert(0, str(ROOT / "tools"))
-  import check_official_parity  # pylint: disable=import-outside-toplevel
+  from mcc_jax.testing import official_parity  # pylint: disable=import-outside-toplevel
 
   report = io.StringIO()
   # Judged against a float64 run of the official networks: float32 rounding differs
   # between machines (AVX2, AVX-512), the port's distance to float64 does not.
-  passed = check_official_parity.run(pathlib.Path(OFFICIAL), rtol=1e-4, batch=2, seed=0,
-                                     float64_reference=True, out=report)
+  passed = official_parity.run(pathlib.Path(OFFICIAL), rtol=1e-4, batch=2, seed=0,
+                               float64_reference=True, out=report)
   print(report.getvalue())
   assert passed, report.getvalue()
   assert "DIFFERENT" not in report.getvalue()

@@ -84,8 +84,8 @@ def test_command_lines_use_flags_their_commands_accept():
   seen = set()
   for words in _readme_commands():
     name = words[1]
-    assert name in cli._COMMANDS, f"README runs an unknown command: {' '.join(words)}"
-    module = importlib.import_module(cli._COMMANDS[name])
+    assert name in cli.COMMANDS, f"README runs an unknown command: {' '.join(words)}"
+    module = importlib.import_module(cli.COMMANDS[name].module)
     parser = argparse.ArgumentParser()
     module.add_arguments(parser)
     known = {option for action in parser._actions for option in action.option_strings}

@@ -10,11 +10,9 @@ killer stopped it at 24.3 GB resident; each framework's vox256 step alone peaks 
 import io
 import os
 import pathlib
-import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 OFFICIAL = os.environ.get("MCC_OFFICIAL_REPO")
 
 pytestmark = [
@@ -24,11 +22,10 @@ pytestmark = [
 
 
 def test_one_training_step_equals_the_official_step():
-  sys.path.insert(0, str(ROOT / "tools"))
-  import check_training_parity  # pylint: disable=import-outside-toplevel
+  from mcc_jax.testing import training_parity  # pylint: disable=import-outside-toplevel
 
   report = io.StringIO()
-  passed = check_training_parity.run(pathlib.Path(OFFICIAL), batch=2, seed=0,
-                                     float64_reference=True, out=report)
+  passed = training_parity.run(pathlib.Path(OFFICIAL), batch=2, seed=0,
+                               float64_reference=True, out=report)
   print(report.getvalue())
   assert passed, report.getvalue()

@@ -14,8 +14,7 @@ import sys
 
 import yaml
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import official_code  # noqa: E402
+from mcc_jax.testing import official_code
 
 
 def main() -> int:

@@ -37,19 +37,16 @@ import sys
 import numpy as np
 import yaml
 
-_HERE = pathlib.Path(__file__).resolve().parent
-sys.path[:0] = [str(_HERE), str(_HERE.parent)]
-import check_official_parity  # noqa: E402
-import check_training_parity  # noqa: E402
-import official_code  # noqa: E402
-import official_training  # noqa: E402
+from configs import vox256
+from mcc_jax.testing import goldens
+from mcc_jax.testing import official_code
+from mcc_jax.testing import official_parity
+from mcc_jax.testing import official_training
+from mcc_jax.testing import official_weights_step
+from mcc_jax.testing import training_parity
+from mcc_jax.train import step as step_lib
 
-from configs import vox256  # noqa: E402
-from mcc_jax.testing import goldens  # noqa: E402
-from mcc_jax.testing import official_weights_step  # noqa: E402
-from mcc_jax.train import step as step_lib  # noqa: E402
-
-GOLDENS = _HERE.parent / "tests" / "goldens"
+GOLDENS = pathlib.Path(__file__).resolve().parents[1] / "tests" / "goldens"
 OUTPUT = GOLDENS / "official_forward"
 TRAIN_STEP_OUTPUT = GOLDENS / "official_train_step"
 # The float32 runs on one-ulp-perturbed batches of the training-step goldens.
@@ -135,7 +132,7 @@ def make(official_repo: pathlib.Path, output: pathlib.Path = OUTPUT, seed: int =
   driving = goldens.smooth_frames(seed + 1, 1, size)
   outputs = {}
   for label, dtype in (("float32", torch.float32), ("float64", torch.float64)):
-    outputs[label] = check_official_parity._official_outputs(  # pylint: disable=protected-access
+    outputs[label] = official_parity.official_outputs(
         networks, torch, source, driving, dtype)
     for key, value in outputs[label].items():
       arrays[f"{label}/{_key(key)}"] = np.asarray(
@@ -180,11 +177,11 @@ def make_train_step(official_repo: pathlib.Path, output: pathlib.Path = TRAIN_ST
   arrays, paths = {}, {}
   for label, (src, drv) in batches.items():
     dtype = torch.float64 if label == "float64" else torch.float32
-    result = check_training_parity._official_step(  # pylint: disable=protected-access
+    result = training_parity.official_step(
         official, networks, vgg, torch, dtype, src, drv, theta, control)
     for name, value in result["terms"].items():
       arrays[f"{label}/terms/{name}"] = np.float64(value)
-    grads = check_training_parity._to_ours(  # pylint: disable=protected-access
+    grads = training_parity.to_ours(
         result["grads"], models, models.discriminator.num_layers)
     for group in official_weights_step.GROUPS:
       paths[group], norms, sums = official_weights_step.tensor_statistics(grads[group])

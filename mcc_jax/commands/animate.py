@@ -15,16 +15,15 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-from mcc_jax.commands import model_source
+from mcc_jax.commands import model_flags
 
-HELP = "Animate a source image with the motion of a driving video."
 
 # Face detection runs on copies at most this large (the video-preprocessing recipe's size).
 _DETECTION_SIDE = 640
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-  model_source.add_model_arguments(parser)
+  model_flags.add_model_arguments(parser)
   parser.add_argument("--source", type=pathlib.Path, required=True,
                       help="Source image (JPEG, PNG, WebP, ...; any size).")
   parser.add_argument("--driving", type=pathlib.Path, required=True,

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Convert a dataset folder tree into TFDS TFRecords (one record per frame)."
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
   """Declares the command's options.

@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-HELP = "Check that every video of a dataset folder tree can be read."
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
   """Declares the command's options.

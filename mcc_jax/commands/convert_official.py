@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-HELP = "Import the official PyTorch checkpoints into an orbax checkpoint."
 DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parents[2] / "configs" / "vox256.py"
 
 
@@ -73,7 +72,7 @@ def convert(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-  from mcc_jax.model_checkpoint import save_model_checkpoint  # pylint: disable=import-outside-toplevel
+  from mcc_jax.checkpoints.model_files import save_model_checkpoint  # pylint: disable=import-outside-toplevel
 
   variables, config = convert(args)
   save_model_checkpoint(args.output, variables, config, overwrite=args.overwrite)

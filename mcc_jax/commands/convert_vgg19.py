@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-HELP = "Convert torchvision's ImageNet VGG19 state dict for the perceptual loss."
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("checkpoint", type=pathlib.Path,
@@ -25,11 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
   from mcc_jax.convert.torch_checkpoint import load_state_dict  # pylint: disable=import-outside-toplevel
   from mcc_jax.convert.vgg import convert_vgg  # pylint: disable=import-outside-toplevel
-  from mcc_jax.losses import perceptual  # pylint: disable=import-outside-toplevel
+  from mcc_jax.models import vgg_weights  # pylint: disable=import-outside-toplevel
 
   params = convert_vgg(load_state_dict(args.checkpoint), "vgg19")
-  output = args.output or pathlib.Path(perceptual.default_vgg19_path()).expanduser()
-  perceptual.save_params(output, params)
+  output = args.output or pathlib.Path(vgg_weights.default_vgg19_path()).expanduser()
+  vgg_weights.save_params(output, params)
   count = sum(v.size for layer in params["params"].values() for v in layer.values())
   print(f"wrote {output} ({count:,} parameters, 16 convolutions up to relu5_1)")
   return 0

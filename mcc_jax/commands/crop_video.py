@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-HELP = "Find the face in a video and crop it to a stable square (or print ffmpeg commands)."
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
   from mcc_jax.faces import crop  # pylint: disable=import-outside-toplevel

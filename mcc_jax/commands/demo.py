@@ -8,8 +8,6 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-HELP = "Run a short demonstration of the warping and quantisation ops."
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--size", type=int, default=128, help="Image side in pixels.")

@@ -19,15 +19,14 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-from mcc_jax.commands import model_source
+from mcc_jax.commands import model_flags
 
-HELP = "Evaluate a model on a dataset's test videos (PSNR, L1, LPIPS, AKD, AED, FID)."
 
 _DATASETS_PREFIX = "--config.datasets."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-  model_source.add_model_arguments(parser)
+  model_flags.add_model_arguments(parser)
   parser.add_argument("--output", type=pathlib.Path, required=True,
                       help="Directory for metrics.json, metrics.md (and per_video.json).")
   parser.add_argument("--mode", choices=("reconstruction", "cross_identity"),

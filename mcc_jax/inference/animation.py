@@ -11,6 +11,7 @@ import numpy as np
 
 from mcc_jax.inference.model_loading import LoadedModel
 from mcc_jax.models.motion_estimator import MotionEstimator
+from mcc_jax.models.reenactment import reenact
 from mcc_jax.ops import coordinate_grid
 from mcc_jax.ops.keypoints import Keypoints
 from mcc_jax.ops.keypoints import transfer_relative_motion
@@ -164,10 +165,8 @@ def _generate_frames(estimator, generator, variables, source, kp_source, kp_anch
       kp_source, kp_driving, kp_anchor, use_relative_movement=relative,
       use_relative_jacobian=relative and kp_driving.jacobian is not None,
       adapt_movement_scale=adapt_scale)
-  dense = estimator.apply(variables["motion_estimator"], source, kp_source, kp_new, train=False,
-                          method=MotionEstimator.estimate_dense_motion)
-  out = generator.apply(variables["generator"], source, dense.deformation, dense.occlusion,
-                        dense.driving_heatmaps, train=False)
+  out = reenact(estimator, generator, variables, source, kp_source=kp_source,
+                kp_driving=kp_new).output
   frames = to_uint8(out.image)
   if not with_flow:
     return frames, None, None

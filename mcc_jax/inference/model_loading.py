@@ -8,13 +8,13 @@ import pathlib
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from mcc_jax.models import factory
 from mcc_jax.models.generator import Generator
 from mcc_jax.models.motion_estimator import MotionEstimator
+from mcc_jax.models.reenactment import init_variables
 
 
 class CheckpointMismatchError(ValueError):
@@ -56,16 +56,9 @@ def _expected_variables(model_config, train: bool) -> dict[str, Any]:
   generator parameters (the motion-reconstruction decoders) than inference needs."""
   estimator = factory.build_motion_estimator(model_config)
   generator = factory.build_generator(model_config)
-  size = model_config.image_size
-  image = jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32)
   key = jax.random.PRNGKey(0)
-  motion_vars = jax.eval_shape(lambda s, d: estimator.init(key, s, d, train=False), image, image)
-  motion = jax.eval_shape(lambda v, s, d: estimator.apply(v, s, d, train=False),
-                          motion_vars, image, image)
-  generator_vars = jax.eval_shape(
-      lambda s, m: generator.init(key, s, m.deformation, m.occlusion, m.driving_heatmaps,
-                                  s if train else None, train=train), image, motion)
-  return {"motion_estimator": motion_vars, "generator": generator_vars}
+  return jax.eval_shape(lambda: init_variables(estimator, generator, model_config.image_size,
+                                               key, key, train=train))
 
 
 def check_variables(variables: dict[str, Any], model_config, origin: str) -> None:
@@ -113,7 +106,7 @@ def load_model(*, workdir: str | os.PathLike | None = None,
     workdir: the directory of an ``mcc-jax train`` run (its newest checkpoint, or
       ``step``).
     checkpoint: a directory written by ``mcc-jax convert-official`` (or
-      :func:`mcc_jax.model_checkpoint.save_model_checkpoint`). Exactly one of
+      :func:`mcc_jax.checkpoints.model_files.save_model_checkpoint`). Exactly one of
       ``workdir`` and ``checkpoint``.
     step: with ``workdir``, which checkpoint (None: the newest).
     use_ema: with ``workdir``, the generator's moving-average weights (what the paper
@@ -144,7 +137,7 @@ def load_model(*, workdir: str | os.PathLike | None = None,
     variables = {"motion_estimator": restored["motion_estimator"], "generator": generator_vars}
     origin = f"{workdir} (step {saved_step}, {'EMA' if use_ema else 'raw'} generator weights)"
   else:
-    from mcc_jax.model_checkpoint import load_model_checkpoint  # pylint: disable=import-outside-toplevel
+    from mcc_jax.checkpoints.model_files import load_model_checkpoint  # pylint: disable=import-outside-toplevel
 
     if not pathlib.Path(checkpoint).is_dir():
       raise FileNotFoundError(f"{checkpoint}: no such checkpoint directory (expected one "

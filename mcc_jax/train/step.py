@@ -14,7 +14,7 @@ One step (the official iteration ``t = state.step + 1``):
    real and generated (stopped) frames in separate forward passes; one Adam update.
 
 BatchNorm layers see groups of ``model.batch_norm_group_size`` examples
-(:mod:`mcc_jax.train.batch_groups`); their running statistics are updated in the
+(:mod:`mcc_jax.models.batch_groups`); their running statistics are updated in the
 official order: keypoints of the driving frame, of the source, dense motion, keypoints
 of the transformed frame; the discriminator's on the generated frame (generator step),
 then the real and the generated frames (discriminator step).
@@ -33,12 +33,13 @@ import optax
 
 from mcc_jax import losses
 from mcc_jax.models import factory
+from mcc_jax.models.batch_groups import grouped_apply
 from mcc_jax.models.discriminator import PatchDiscriminator
 from mcc_jax.models.generator import Generator
 from mcc_jax.models.motion_estimator import MotionEstimator
+from mcc_jax.models.reenactment import reenact
 from mcc_jax.ops import tps as tps_ops
 from mcc_jax.ops.precision import at_least_float32
-from mcc_jax.train.batch_groups import grouped_apply
 from mcc_jax.train.optimizers import learning_rate_schedule
 from mcc_jax.train.state import GENERATOR_SIDE, Optimizers, TrainState
 
@@ -125,13 +126,12 @@ def generator_gradients(params: dict, batch_stats: dict, batch: dict[str, jax.Ar
   loss_config = config.losses
 
   def objective(trainable):
-    motion_vars = {"params": trainable["motion_estimator"],
-                   "batch_stats": batch_stats["motion_estimator"]}
-    motion, motion_stats = grouped_apply(models.motion_estimator, motion_vars, source, driving,
-                                         group_size=group, train=True)
-    output, collections = models.generator.apply(
-        {"params": trainable["generator"]}, source, motion.deformation, motion.occlusion,
-        motion.driving_heatmaps, driving, train=True, mutable=["intermediates"])
+    variables = {"motion_estimator": {"params": trainable["motion_estimator"],
+                                      "batch_stats": batch_stats["motion_estimator"]},
+                 "generator": {"params": trainable["generator"]}}
+    motion, output, motion_stats, captured = reenact(
+        models.motion_estimator, models.generator, variables, source, driving, train=True,
+        batch_norm_group_size=group, intermediates=True)
     transformed = tps_ops.transform_frame(tps, driving)
     kp_transformed, motion_stats = grouped_apply(
         models.motion_estimator, {"params": trainable["motion_estimator"],
@@ -153,7 +153,7 @@ def generator_gradients(params: dict, batch_stats: dict, batch: dict[str, jax.Ar
                                       train=True)
         return losses.hinge_generator_loss(logits), stats
 
-      last_input = collections["intermediates"]["decoder"]["last_layer_input"][0]
+      last_input = captured["decoder"]["last_layer_input"][0]
       kernel_shape = trainable["generator"]["decoder"]["conv_out"]["kernel"].shape
       image_terms = losses.adversarial_image_terms(
           reconstruction, gan, output.image, last_input, kernel_shape,

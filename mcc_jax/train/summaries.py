@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mcc_jax import ops
+from mcc_jax.models.reenactment import reenact
 from mcc_jax.visualization import flow as flow_pictures
 
 PREVIEW_EXAMPLES = 4
@@ -28,11 +29,8 @@ def reconstruct_fn(models) -> Callable[..., jax.Array]:
   """
 
   def reconstruct(variables: dict[str, Any], source: jax.Array, driving: jax.Array) -> jax.Array:
-    motion = models.motion_estimator.apply(variables["motion_estimator"], source, driving,
-                                           train=False)
-    out = models.generator.apply(variables["generator"], source, motion.deformation,
-                                 motion.occlusion, motion.driving_heatmaps, train=False)
-    return out.image
+    return reenact(models.motion_estimator, models.generator, variables, source,
+                   driving).output.image
 
   return reconstruct
 
@@ -51,11 +49,10 @@ class Preview:
     def pictures(state, batch):
       source = batch["source"][:PREVIEW_EXAMPLES]
       driving = batch["driving"][:PREVIEW_EXAMPLES]
-      motion = models.motion_estimator.apply(state.variables("motion_estimator"), source,
-                                             driving, train=False)
-      out = models.generator.apply(state.variables("generator", ema=True), source,
-                                   motion.deformation, motion.occlusion,
-                                   motion.driving_heatmaps, train=False)
+      variables = {"motion_estimator": state.variables("motion_estimator"),
+                   "generator": state.variables("generator", ema=True)}
+      out = reenact(models.motion_estimator, models.generator, variables, source,
+                    driving).output
       return source, driving, out.image, out.flows[-1], out.occlusions[-1]
 
     self._pictures = jax.jit(pictures, out_shardings=replicated_sharding)

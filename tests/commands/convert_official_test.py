@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from mcc_jax import cli
-from mcc_jax.model_checkpoint import load_model_checkpoint
+from mcc_jax.checkpoints.model_files import load_model_checkpoint
 from mcc_jax.ops.antialias import antialias_kernel
 
 SHAPES = json.loads((pathlib.Path(__file__).parents[1] / "convert" /

@@ -4,7 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from mcc_jax.evaluation import pixel_metrics
-from mcc_jax.train import evaluation as train_evaluation
+from mcc_jax.ops import image_metrics
+from mcc_jax.train import in_training_eval
 
 
 def _frames(seed, shape=(3, 16, 20, 3)):
@@ -33,7 +34,7 @@ def test_one_level_everywhere_is_48_13_db():
 
 def test_identical_frames_hit_the_mse_floor_like_the_trainer():
   a = _frames(3)
-  expected = 20 * np.log10(255 / np.sqrt(train_evaluation.MSE_FLOOR))
+  expected = 20 * np.log10(255 / np.sqrt(image_metrics.MSE_FLOOR))
   np.testing.assert_allclose(pixel_metrics.psnr(a, a), expected)
   np.testing.assert_array_equal(pixel_metrics.l1_distance(a, a), 0.0)
 
@@ -41,6 +42,6 @@ def test_identical_frames_hit_the_mse_floor_like_the_trainer():
 def test_agrees_with_the_trainers_metric():
   a, b = _frames(4), _frames(5)
   to_range = lambda x: jnp.asarray(x, jnp.float32) / 127.5 - 1.0
-  trainer = train_evaluation.frame_metrics(to_range(a), to_range(b))
+  trainer = in_training_eval.frame_metrics(to_range(a), to_range(b))
   np.testing.assert_allclose(pixel_metrics.psnr(a, b), trainer["psnr"], rtol=1e-5)
   np.testing.assert_allclose(pixel_metrics.l1_distance(a, b) / 255, trainer["l1"], rtol=1e-5)

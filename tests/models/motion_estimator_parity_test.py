@@ -2,13 +2,11 @@
 
 Needs a checkout of the official repository: set ``MCC_OFFICIAL_REPO`` to its root
 (run with ``-s`` to see the error table). The official networks are executed from that
-checkout by ``tools/official_code.py``; nothing of them is part of this project.
+checkout by ``mcc_jax/testing/official_code.py``; nothing of them is part of this project.
 """
 
 import copy
 import os
-import pathlib
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -53,8 +51,7 @@ KEYPOINT_HEAD_GAIN = 30.0
 
 @pytest.fixture(scope="module")
 def official():
-  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tools"))
-  import official_code  # pylint: disable=import-outside-toplevel
+  from mcc_jax.testing import official_code  # pylint: disable=import-outside-toplevel
   return official_code.load(REPO)
 
 

@@ -32,12 +32,19 @@ def subprocess_env():
   return env
 
 
+@pytest.fixture(scope="module")
+def programs():
+  """Compiled training programs shared by the runs of one test module (they compile once)."""
+  from mcc_jax.train.program import CompiledPrograms  # pylint: disable=import-outside-toplevel
+  kept = CompiledPrograms()
+  yield kept
+  kept.clear()
+
+
 @pytest.fixture(autouse=True, scope="module")
 def release_compiled_programs():
-  """Frees each module's compiled training programs: they hold gigabytes on CPU."""
+  """Frees each module's compiled programs and caches: they hold gigabytes on CPU."""
   yield
-  from mcc_jax.train import trainer  # pylint: disable=import-outside-toplevel
-  trainer._PROGRAMS.clear()  # pylint: disable=protected-access
   jax.clear_caches()
   import gc  # pylint: disable=import-outside-toplevel
   gc.collect()

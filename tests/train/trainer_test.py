@@ -15,7 +15,8 @@ import pytest
 from configs import tiny
 from mcc_jax import checkpoints
 from mcc_jax.testing import parity
-from mcc_jax.train import checkpointing
+from mcc_jax.checkpoints import training_runs
+from mcc_jax.train import program as program_lib
 from mcc_jax.train import sharding
 from mcc_jax.train import trainer
 
@@ -62,20 +63,23 @@ def _assert_trees_equal(a, b):
 
 
 @pytest.fixture(scope="module")
-def straight_run(tmp_path_factory):
+def straight_run(tmp_path_factory, programs):
   workdir = tmp_path_factory.mktemp("straight")
   config = small_config()
-  summary = trainer.train_and_evaluate(config, workdir, batches=training_data.batches(config))
+  summary = trainer.train_and_evaluate(config, workdir, batches=training_data.batches(config),
+                                       programs=programs)
   assert summary.step == 4 and not summary.stopped_by_signal
   return workdir
 
 
-def test_four_steps_equal_two_then_resume_two(straight_run, tmp_path):
+def test_four_steps_equal_two_then_resume_two(straight_run, tmp_path, programs):
   config = small_config(total_steps=2)
-  trainer.train_and_evaluate(config, tmp_path, batches=training_data.batches(config))
+  trainer.train_and_evaluate(config, tmp_path, batches=training_data.batches(config),
+                             programs=programs)
   assert checkpoints.latest_step(tmp_path) == 2
   config = small_config(total_steps=4)
-  summary = trainer.train_and_evaluate(config, tmp_path, batches=training_data.batches(config))
+  summary = trainer.train_and_evaluate(config, tmp_path, batches=training_data.batches(config),
+                                       programs=programs)
   assert summary.step == 4
   _assert_trees_equal(checkpoints.restore_params(tmp_path), checkpoints.restore_params(straight_run))
   # The discriminator trained (it joined at step 3) and the EMA differs from the weights.
@@ -89,9 +93,9 @@ def test_checkpoint_saved_on_eight_devices_restores_on_one(straight_run):
   config = small_config()
   one = sharding.make_mesh({"data": 1, "fsdp": 1}, devices=jax.devices()[:1])
   from mcc_jax import losses  # pylint: disable=import-outside-toplevel
-  program = trainer.TrainingProgram(config, one, losses.load_perceptual_network(
+  program = program_lib.TrainingProgram(config, one, losses.load_perceptual_network(
       config.losses, np.float32))
-  restorer = checkpointing.Checkpointer(straight_run, max_to_keep=None, asynchronous=False)
+  restorer = training_runs.Checkpointer(straight_run, max_to_keep=None, asynchronous=False)
   state = restorer.restore(program.restore_target())
   restorer.close()
   assert len(jax.tree.leaves(state)[0].sharding.device_set) == 1
@@ -109,8 +113,8 @@ def test_data_and_fsdp_mesh_step_equals_single_device_step():
   config.mesh.update(data=4, fsdp=2, min_sharded_size=256)
   from mcc_jax import losses  # pylint: disable=import-outside-toplevel
   perceptual = losses.load_perceptual_network(config.losses, np.float32)
-  sharded = trainer.TrainingProgram(config, sharding.make_mesh(config.mesh), perceptual)
-  single = trainer.TrainingProgram(
+  sharded = program_lib.TrainingProgram(config, sharding.make_mesh(config.mesh), perceptual)
+  single = program_lib.TrainingProgram(
       config, sharding.make_mesh({"data": 1, "fsdp": 1}, devices=jax.devices()[:1]), perceptual)
   # Some parameters really are split over the fsdp axis.
   specs = jax.tree.leaves(jax.tree.map(lambda s: s.spec, sharded.state_sharding.params))
@@ -158,12 +162,13 @@ def test_data_and_fsdp_mesh_step_equals_single_device_step():
   assert _flat_rel(results[0][1], results[1][1]) <= 5e-4
 
 
-def test_non_finite_loss_stops_without_saving(tmp_path):
+def test_non_finite_loss_stops_without_saving(tmp_path, programs):
   config = small_config(total_steps=4)
   config.checkpoint.every_steps = 1
   with pytest.raises(trainer.NonFiniteLossError, match=r"step 2: non-finite values in .*total"):
     trainer.train_and_evaluate(config, tmp_path,
-                               batches=training_data.batches(config, nan_at_step=2))
+                               batches=training_data.batches(config, nan_at_step=2),
+                               programs=programs)
   assert checkpoints.latest_step(tmp_path) == 1
 
 
@@ -244,7 +249,7 @@ def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path, subprocess_env
   assert checkpoints.latest_step(tmp_path / "run") == stopped + 1
 
 
-def test_interrupted_save_does_not_break_the_next_start(straight_run, tmp_path):
+def test_interrupted_save_does_not_break_the_next_start(straight_run, tmp_path, programs):
   # What kill -9 during a save leaves: a temporary directory next to complete ones.
   import shutil  # pylint: disable=import-outside-toplevel
   workdir = tmp_path / "run"
@@ -254,5 +259,6 @@ def test_interrupted_save_does_not_break_the_next_start(straight_run, tmp_path):
   shutil.rmtree(workdir / "checkpoints" / "6.orbax-checkpoint-tmp-1234" / "state")
   assert checkpoints.latest_step(workdir) == 4
   config = small_config(total_steps=5)
-  summary = trainer.train_and_evaluate(config, workdir, batches=training_data.batches(config))
+  summary = trainer.train_and_evaluate(config, workdir, batches=training_data.batches(config),
+                                       programs=programs)
   assert summary.step == 5 and checkpoints.latest_step(workdir) == 5

@@ -8,8 +8,9 @@ scored as the official evaluation scores its saved PNGs: clamped to [-1, 1], map
 * PSNR = 20 log10(255 / sqrt(MSE)) over all pixels and channels,
 * L1 = mean |a - b| / 255 (the [0, 1]-range value the paper reports, 0.0355 on VoxCeleb),
 
-averaged over frames. A perfect frame would have an infinite PSNR; the MSE is floored at
-1e-10 so that one such frame cannot make the mean infinite.
+averaged over frames (the formulas: :mod:`mcc_jax.ops.image_metrics`). These are the
+trainer's running check; ``mcc-jax evaluate`` (:mod:`mcc_jax.evaluation`) runs the
+paper's whole protocol on a saved model.
 
 Multi-host: each host reconstructs its share of the videos; hosts pad their batch
 lists to the same length (padding is masked out) so that every host runs the same
@@ -25,21 +26,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 
-MSE_FLOOR = 1e-10
-
-
-def to_uint8_levels(images: jax.Array) -> jax.Array:
-  """[-1, 1] images as the official ``tensor2img`` saves them: rounded 0..255, float32."""
-  return jnp.round((jnp.clip(images.astype(jnp.float32), -1.0, 1.0) + 1.0) * 127.5)
+from mcc_jax.ops.image_metrics import l1_of_levels
+from mcc_jax.ops.image_metrics import psnr_of_levels
+from mcc_jax.ops.image_metrics import to_uint8_levels
 
 
 def frame_metrics(generated: jax.Array, target: jax.Array) -> dict[str, jax.Array]:
   """Per-frame PSNR (dB) and L1 ([0, 1] range) of (B, H, W, C) images in [-1, 1]."""
   a, b = to_uint8_levels(generated), to_uint8_levels(target)
-  mse = jnp.mean((a - b)**2, axis=(1, 2, 3))
-  psnr = 20.0 * jnp.log10(255.0 / jnp.sqrt(jnp.maximum(mse, MSE_FLOOR)))
-  l1 = jnp.mean(jnp.abs(a - b), axis=(1, 2, 3)) / 255.0
-  return {"psnr": psnr, "l1": l1}
+  return {"psnr": psnr_of_levels(a, b), "l1": l1_of_levels(a, b) / 255.0}
 
 
 def make_eval_step(reconstruct: Callable[..., jax.Array]) -> Callable[..., dict[str, jax.Array]]:

@@ -13,20 +13,14 @@ import os
 from typing import Sequence
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 
+from mcc_jax.models.reenactment import init_variables
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2))
-def _initialise(estimator, generator, size: int, key_motion, key_generator) -> dict:
-  # The networks are static (Flax modules hash by configuration): one compilation per
-  # configuration and process, however many checkpoints are written.
-  image = jnp.zeros((1, size, size, 3))
-  motion_vars = estimator.init(key_motion, image, image, train=False)
-  motion = estimator.apply(motion_vars, image, image, train=False)
-  generator_vars = generator.init(key_generator, image, motion.deformation, motion.occlusion,
-                                  motion.driving_heatmaps, image, train=True)
-  return {"motion_estimator": motion_vars, "generator": generator_vars}
+
+# The networks are static (Flax modules hash by configuration): one compilation per
+# configuration and process, however many checkpoints are written.
+_initialise = jax.jit(functools.partial(init_variables, train=True), static_argnums=(0, 1, 2))
 
 
 def random_variables(model_config, seed: int = 0) -> dict:
@@ -58,7 +52,7 @@ def write_tiny_checkpoint(directory: str | os.PathLike, *, seed: int = 0,
   import pathlib  # pylint: disable=import-outside-toplevel
 
   from mcc_jax import config_cli  # pylint: disable=import-outside-toplevel
-  from mcc_jax.model_checkpoint import save_model_checkpoint  # pylint: disable=import-outside-toplevel
+  from mcc_jax.checkpoints.model_files import save_model_checkpoint  # pylint: disable=import-outside-toplevel
 
   path = pathlib.Path(__file__).resolve().parents[2] / "configs" / "tiny.py"
   config = config_cli.load_config(str(path), list(overrides))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import importlib
 import pathlib
 import sys
 import types
@@ -31,14 +30,9 @@ from typing import Any
 
 import yaml
 
-_HERE = pathlib.Path(__file__).resolve().parent
-if str(_HERE) not in sys.path:
-  sys.path.insert(0, str(_HERE))
-import official_code  # noqa: E402
 
-if str(_HERE.parent) not in sys.path:
-  sys.path.insert(0, str(_HERE.parent))
-from mcc_jax.testing.goldens import VGG19_FEATURES  # noqa: E402  (torchvision's layout)
+from mcc_jax.testing import official_code
+from mcc_jax.testing.goldens import VGG19_FEATURES  # torchvision's layout
 
 
 def random_vgg19(torch, seed: int = 0):

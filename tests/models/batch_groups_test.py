@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mcc_jax.models.discriminator import PatchDiscriminator
-from mcc_jax.train import batch_groups
+from mcc_jax.models import batch_groups
 
 
 class _Norm(nn.Module):

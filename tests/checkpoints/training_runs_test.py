@@ -6,7 +6,7 @@ import pytest
 
 from configs import tiny
 from mcc_jax import checkpoints
-from mcc_jax.train import checkpointing
+from mcc_jax.checkpoints import training_runs
 
 
 def test_config_differences_name_each_model_field():
@@ -15,10 +15,10 @@ def test_config_differences_name_each_model_field():
   current.model.num_keypoints = 5
   current.batch_size = 128             # not a model field: resuming may change it
   current.model.dtype = "bfloat16"     # computation only: compatible
-  lines = checkpointing.config_differences(saved, current)
+  lines = training_runs.config_differences(saved, current)
   assert lines == ["model.generator.nf: 32 in the checkpoint, 64 now",
                    "model.num_keypoints: 10 in the checkpoint, 5 now"]
-  assert checkpointing.config_differences(saved, tiny.get_config()) == []
+  assert training_runs.config_differences(saved, tiny.get_config()) == []
 
 
 def test_restore_functions_name_a_workdir_without_checkpoints(tmp_path):
@@ -29,14 +29,14 @@ def test_restore_functions_name_a_workdir_without_checkpoints(tmp_path):
 
 def test_incompatible_resume_is_refused(tmp_path):
   config = tiny.get_config()
-  saver = checkpointing.Checkpointer(tmp_path, max_to_keep=2, asynchronous=False)
+  saver = training_runs.Checkpointer(tmp_path, max_to_keep=2, asynchronous=False)
   state = {"step": jnp.array(1)}
   assert saver.save(1, state, config)
   saver.wait_until_finished()
   saver.check_compatible(config)
   other = tiny.get_config()
   other.model.variant = "mmc"
-  with pytest.raises(checkpointing.IncompatibleCheckpointError, match="model.variant: 'full'"):
+  with pytest.raises(training_runs.IncompatibleCheckpointError, match="model.variant: 'full'"):
     saver.check_compatible(other)
   assert checkpoints.restore_config(tmp_path).model.variant == "full"
   assert checkpoints.latest_step(tmp_path) == 1

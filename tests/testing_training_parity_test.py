@@ -1,4 +1,4 @@
-"""Fast checks of tools/check_training_parity.py's pieces that need no official checkout.
+"""Fast checks of the training parity tool's pieces that need no official checkout.
 
 The tool's float32 verdict takes its rounding floor from official runs under each of
 PyTorch's CPU convolution backends; if the backend switch did nothing, both backends'
@@ -6,20 +6,17 @@ runs would be one draw counted twice and the floor would be sampled less than th
 says. The cache must hand back exactly the runs it was given, and only for the same key.
 """
 
-import pathlib
-import sys
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tools"))
-import check_training_parity  # noqa: E402  pylint: disable=wrong-import-position
+from mcc_jax.testing import training_parity  # noqa: E402  (after the torch check)
 
 
 def _convolve(backend, x, w):
-  with check_training_parity._convolution_backend(torch, backend):  # pylint: disable=protected-access
+  with training_parity._convolution_backend(torch, backend):  # pylint: disable=protected-access
     return torch.nn.functional.conv2d(x, w, padding=1).numpy()
 
 
@@ -42,7 +39,7 @@ def test_the_two_convolution_backends_round_differently_and_the_switch_is_undone
 def test_a_failing_step_still_undoes_the_switch():
   before = torch.backends.mkldnn.enabled
   with pytest.raises(RuntimeError):
-    with check_training_parity._convolution_backend(torch, "native"):  # pylint: disable=protected-access
+    with training_parity._convolution_backend(torch, "native"):  # pylint: disable=protected-access
       assert not torch.backends.mkldnn.enabled
       raise RuntimeError("step failed")
   assert torch.backends.mkldnn.enabled == before
@@ -50,23 +47,23 @@ def test_a_failing_step_still_undoes_the_switch():
 
 def test_the_run_cache_returns_what_it_stored_for_the_same_key_only(tmp_path):
   path = tmp_path / "runs.pkl"
-  runs = check_training_parity._OfficialRuns(path, (1, 0, 3))  # pylint: disable=protected-access
+  runs = training_parity._OfficialRuns(path, (1, 0, 3))  # pylint: disable=protected-access
   summary = {"terms": {"l1": 0.5}, "grads": {"generator": np.arange(3.0)}}
   runs["float32 native 0"] = summary
   runs.save()
-  again = check_training_parity._OfficialRuns(path, (1, 0, 3))  # pylint: disable=protected-access
+  again = training_parity._OfficialRuns(path, (1, 0, 3))  # pylint: disable=protected-access
   assert "float32 native 0" in again and "float32 onednn 0" not in again
   assert again["float32 native 0"]["terms"] == {"l1": 0.5}
   np.testing.assert_array_equal(again["float32 native 0"]["grads"]["generator"], np.arange(3.0))
-  other_seed = check_training_parity._OfficialRuns(path, (1, 1, 3))  # pylint: disable=protected-access
+  other_seed = training_parity._OfficialRuns(path, (1, 1, 3))  # pylint: disable=protected-access
   assert "float32 native 0" not in other_seed
 
 
 def test_an_unknown_backend_is_refused_before_any_work(capsys):
   with pytest.raises(SystemExit) as exit_info:
-    check_training_parity.main(["--official-repo", "/nonexistent", "--float64-reference",
+    training_parity.main(["--official-repo", "/nonexistent", "--float64-reference",
                                 "--official-backends", "onednn,cudnn"])
   assert exit_info.value.code == 2
   assert "cudnn" in capsys.readouterr().err
   with pytest.raises(ValueError, match="non-empty subset"):
-    check_training_parity.run("/nonexistent", backends=("mkl",))
+    training_parity.run("/nonexistent", backends=("mkl",))

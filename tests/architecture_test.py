@@ -1,0 +1,115 @@
+"""The layers of the code: which package may import which (docs/architecture.md).
+
+Read from the source (``ast``), so nothing is imported. A module that imports upward, or
+two packages that import each other, fail here with the file and the import named.
+"""
+
+import ast
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+# Each layer and the layers it may import (besides itself and third-party libraries).
+# Read bottom-up: ops is the floor; commands and testing sit on top.
+ALLOWED = {
+    "mcc_jax.ops": set(),
+    "mcc_jax.models": {"mcc_jax.ops"},
+    "mcc_jax.losses": {"mcc_jax.models", "mcc_jax.ops"},
+    "mcc_jax.checkpoints": set(),
+    "mcc_jax.media": set(),
+    "mcc_jax.visualization": set(),
+    "mcc_jax.faces": {"mcc_jax.media"},
+    "mcc_jax.convert": {"mcc_jax.models", "mcc_jax.ops"},
+    "data_pipelines": set(),
+    "configs": {"data_pipelines"},
+    "mcc_jax.train": {"mcc_jax.losses", "mcc_jax.models", "mcc_jax.ops", "mcc_jax.checkpoints",
+                      "mcc_jax.visualization", "data_pipelines"},
+    "mcc_jax.inference": {"mcc_jax.models", "mcc_jax.ops", "mcc_jax.checkpoints",
+                          "mcc_jax.media", "mcc_jax.faces"},
+    "mcc_jax.evaluation": {"mcc_jax.inference", "mcc_jax.models", "mcc_jax.ops",
+                           "mcc_jax.convert", "mcc_jax.faces", "mcc_jax.media",
+                           "data_pipelines"},
+    "mcc_jax.config_cli": set(),
+    "mcc_jax.commands": "*",
+    "mcc_jax.cli": {"mcc_jax.config_cli", "mcc_jax.commands"},
+    "mcc_jax.testing": "*",
+}
+
+
+def _layer(module: str) -> str | None:
+  parts = module.split(".")
+  if parts[0] == "mcc_jax":
+    return "mcc_jax" if len(parts) == 1 else f"mcc_jax.{parts[1]}"
+  if parts[0] in ("data_pipelines", "configs"):
+    return parts[0]
+  return None
+
+
+def _imports(path: pathlib.Path):
+  for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    if isinstance(node, ast.Import):
+      for alias in node.names:
+        yield node.lineno, alias.name
+    elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+      yield node.lineno, node.module
+      for alias in node.names:
+        yield node.lineno, f"{node.module}.{alias.name}"
+
+
+def _sources():
+  for folder in ("mcc_jax", "data_pipelines", "configs"):
+    yield from sorted((ROOT / folder).rglob("*.py"))
+
+
+def _module_name(path: pathlib.Path) -> str:
+  parts = path.relative_to(ROOT).with_suffix("").parts
+  return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_every_package_has_a_place_in_the_layers():
+  layers = {_layer(_module_name(path)) for path in _sources()} - {"mcc_jax"}
+  assert layers <= set(ALLOWED), sorted(layers - set(ALLOWED))
+
+
+def test_no_module_imports_above_its_layer():
+  violations = []
+  for path in _sources():
+    source = _layer(_module_name(path))
+    allowed = ALLOWED.get(source, set())
+    for line, name in _imports(path):
+      target = _layer(name)
+      if target in (None, source, "mcc_jax") or allowed == "*" or target in allowed:
+        continue
+      violations.append(f"{path.relative_to(ROOT)}:{line} ({source}) imports {name}")
+  assert not violations, "\n".join(violations)
+
+
+def test_the_allowed_imports_have_no_cycle():
+  graph = {layer: (set() if targets == "*" else set(targets)) for layer, targets in
+           ALLOWED.items()}
+
+  def reaches(start, goal, seen):
+    for nxt in graph.get(start, ()):
+      if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):
+        return True
+    return False
+
+  cycles = [layer for layer in graph if reaches(layer, layer, {layer})]
+  assert not cycles, cycles
+
+
+@pytest.mark.parametrize("name", ["folder", "tfds", "sample", "synthetic"])
+def test_only_the_dataset_kinds_know_their_names(name):
+  # A dataset kind is found by name in data_pipelines/sources/; nothing else branches on
+  # it (adding a kind is one new file there).
+  needles = (f'== "{name}"', f"== '{name}'", f'!= "{name}"', f"!= '{name}'")
+  offenders = []
+  for folder in ("mcc_jax", "data_pipelines", "benchmarks", "tools"):
+    for path in sorted((ROOT / folder).rglob("*.py")):
+      if "sources" in path.relative_to(ROOT).parts:
+        continue
+      text = path.read_text(encoding="utf-8")
+      offenders += [f"{path.relative_to(ROOT)}: {n}" for n in needles if n in text]
+  assert not offenders, offenders
