@@ -30,7 +30,7 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
-from data_pipelines import sample_clip  # noqa: E402
+from data_pipelines.sources import sample as sample_clip  # noqa: E402
 from mcc_jax import cli  # noqa: E402
 from mcc_jax import config_cli  # noqa: E402
 from mcc_jax import inference  # noqa: E402

@@ -1,6 +1,6 @@
 """Training-pair throughput of the input pipeline from PNG folders, mp4 files and TFDS.
 
-Renders a synthetic talking-head dataset (``data_pipelines.synthetic_dataset``), stores
+Renders a synthetic talking-head dataset (``data_pipelines.sources.synthetic``), stores
 it three ways in a temporary directory (frame folders of PNGs, one H.264 mp4 per video,
 and the TFDS records built from the PNG tree) and times the training pipeline on each
 with the default augmentations (id sampling, horizontal and time flips), twice:
@@ -43,12 +43,12 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import data_pipelines  # noqa: E402
-from data_pipelines.synthetic_dataset import synthetic_videos  # noqa: E402
-from data_pipelines.tfds_builder import build_tfds_dataset  # noqa: E402
+from data_pipelines.sources.synthetic import synthetic_videos  # noqa: E402
+from data_pipelines.sources.tfds.builder import build_tfds_dataset  # noqa: E402
 
 FORMATS = ("png", "mp4", "tfds")
 CACHE_STATES = ("warm", "cold")
-DATA_LABEL = "synthetic talking-head videos (data_pipelines.synthetic_dataset)"
+DATA_LABEL = "synthetic talking-head videos (data_pipelines.sources.synthetic)"
 
 # Run by a helper process during a cold pass: drops the listed files' pages again and
 # again until it is terminated. A process of its own, so that it never holds the GIL of

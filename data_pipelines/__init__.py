@@ -27,7 +27,7 @@ _LAZY_ATTRIBUTES = {
     "eval_video_names": "data_pipelines.pipelines",
     "to_global_batch": "data_pipelines.global_arrays",
     "global_batches": "data_pipelines.global_arrays",
-    "build_tfds_dataset": "data_pipelines.tfds_builder",
+    "build_tfds_dataset": "data_pipelines.sources.tfds.builder",
     "scan_dataset": "data_pipelines.data_check",
     "BadFileLog": "data_pipelines.bad_files",
     "BadVideoError": "data_pipelines.bad_files",

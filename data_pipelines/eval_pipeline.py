@@ -18,7 +18,7 @@ import tensorflow as tf
 from data_pipelines.augment import to_value_range
 from data_pipelines.bad_files import BadFileLog, BadVideoError
 from data_pipelines.shutdown_guard import GuardedReader
-from data_pipelines.video_source import VideoSource
+from data_pipelines.readers.video import VideoSource
 
 AUTOTUNE = tf.data.AUTOTUNE
 

@@ -17,13 +17,13 @@ import tensorflow as tf
 from data_pipelines.bad_files import BadFileLog, EmptyDatasetError
 from data_pipelines.config import validate_datasets_config
 from data_pipelines.eval_pipeline import VideoReader, frames_to_batches, read_videos
-from data_pipelines.folder_layout import list_video_paths, open_videos
+from data_pipelines.sources.folder import list_video_paths, open_videos
 from data_pipelines.pair_sampling import PairSampler, host_seed, host_share, person_id
-from data_pipelines.sample_clip import sample_videos
-from data_pipelines.synthetic_dataset import synthetic_videos
+from data_pipelines.sources.sample import sample_videos
+from data_pipelines.sources.synthetic import synthetic_videos
 from data_pipelines.train_pipeline import (VideoPairReader, finish_pairs, item_stream,
                                            read_pairs)
-from data_pipelines.video_source import VideoSource
+from data_pipelines.readers.video import VideoSource
 
 
 def _host(process_index: int | None, process_count: int | None) -> tuple[int, int]:
@@ -74,7 +74,7 @@ def list_videos(config: ml_collections.ConfigDict, split: str) -> list[str]:
     paths = list_video_paths(config.root, split)[:config.max_videos]
     return [os.path.basename(p) for p in paths]
   if config.name == "tfds":
-    from data_pipelines.tfds_reader import TfdsSplit
+    from data_pipelines.sources.tfds.split import TfdsSplit
     return list(TfdsSplit(config.root, split, config.image_size,
                           config.max_videos).video_names)
   return [v.name for v in _generated_videos(config, split)]
@@ -139,7 +139,7 @@ def build_train_pipeline(config: ml_collections.ConfigDict, batch_size: int, *,
   if bad_file_log is None:
     bad_file_log = BadFileLog(f"{split} split of the {config.name!r} dataset")
   if config.name == "tfds":
-    from data_pipelines.tfds_reader import (RecordPairReader, TfdsSplit,
+    from data_pipelines.sources.tfds.split import (RecordPairReader, TfdsSplit,
                                             read_record_pairs)
     records = TfdsSplit(config.root, split, config.image_size, config.max_videos)
     share = host_share(records.persons, config.id_sampling, process_index, process_count)
@@ -200,7 +200,7 @@ def build_eval_pipeline(config: ml_collections.ConfigDict, batch_size: int, *,
   if bad_file_log is None:
     bad_file_log = BadFileLog(f"{split} split of the {config.name!r} dataset")
   if config.name == "tfds":
-    from data_pipelines.tfds_reader import RecordVideoReader, TfdsSplit, read_record_videos
+    from data_pipelines.sources.tfds.split import RecordVideoReader, TfdsSplit, read_record_videos
     records = TfdsSplit(config.root, split, config.image_size, config.max_videos)
     share = host_share(records.video_names, False, process_index, process_count,
                        allow_empty=True)

@@ -28,7 +28,7 @@ from data_pipelines.augment import augment_pair, to_value_range
 from data_pipelines.bad_files import BadFileLog, BadVideoError, EmptyDatasetError
 from data_pipelines.pair_sampling import PairSampler, element_rng
 from data_pipelines.shutdown_guard import GuardedReader
-from data_pipelines.video_source import VideoSource
+from data_pipelines.readers.video import VideoSource
 
 AUTOTUNE = tf.data.AUTOTUNE
 

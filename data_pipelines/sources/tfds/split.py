@@ -17,9 +17,9 @@ import tensorflow_datasets as tfds
 
 from data_pipelines.bad_files import EmptyDatasetError
 from data_pipelines.pair_sampling import PairSampler, element_rng, sample_frame_pair
-from data_pipelines.record_index import RecordFiles, RecordIndex
+from data_pipelines.sources.tfds.record_index import RecordFiles, RecordIndex
 from data_pipelines.shutdown_guard import GuardedReader
-from data_pipelines.tfds_builder import BUILDER_NAME
+from data_pipelines.sources.tfds.builder import BUILDER_NAME
 
 
 def dataset_dir(root: str, image_size: int) -> str:

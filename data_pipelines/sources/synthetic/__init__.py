@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from data_pipelines.pair_sampling import sample_frame_pair
-from data_pipelines.synthetic_heads import (HeadIdentity, HeadMotion, render_head,
+from data_pipelines.sources.synthetic.heads import (HeadIdentity, HeadMotion, render_head,
                                             sample_identity, sample_motion)
-from data_pipelines.video_source import VideoSource, check_frame_count
+from data_pipelines.readers.video import VideoSource, check_frame_count
 
 # Seed-stream tags: identities of different splits come from disjoint streams.
 _SPLIT_TAGS = {"train": 0, "test": 1}

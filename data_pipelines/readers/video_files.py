@@ -24,10 +24,10 @@ import numpy as np
 from PIL import Image, ImageSequence
 
 from data_pipelines.bad_files import BadVideoError
-from data_pipelines.frames import (decode_image_file, has_image_extension,
+from data_pipelines.readers.frames import (decode_image_file, has_image_extension,
                                    image_file_size, pil_to_rgb8, resize_frame)
 from data_pipelines.pair_sampling import sample_frame_pair
-from data_pipelines.video_source import VideoSource, check_frame_count
+from data_pipelines.readers.video import VideoSource, check_frame_count
 
 # Containers decoded by FFmpeg.
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")

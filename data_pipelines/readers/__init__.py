@@ -1,0 +1,1 @@
+"""Per-video readers and frame utilities shared by the dataset kinds."""

@@ -1,0 +1,1 @@
+"""The dataset kinds: one module or package per kind."""

@@ -1,0 +1,1 @@
+"""The ``tfds`` dataset kind: TFDS records of a converted folder tree."""
