@@ -18,15 +18,15 @@ import tensorflow as tf
 from data_pipelines.augment import to_value_range
 from data_pipelines.bad_files import BadFileLog, BadVideoError
 from data_pipelines.shutdown_guard import GuardedReader
-from data_pipelines.readers.video import VideoSource
+from data_pipelines.readers.video import Video
 
 AUTOTUNE = tf.data.AUTOTUNE
 
 
 class VideoReader:
-  """Reads whole videos by index from `VideoSource`s (numpy side)."""
+  """Reads whole videos by index from `Video`s (numpy side)."""
 
-  def __init__(self, videos: Mapping[int, VideoSource], *, image_size: int,
+  def __init__(self, videos: Mapping[int, Video], *, image_size: int,
                skip_bad_files: bool, bad_file_log: BadFileLog):
     """Stores what the reader needs.
 

@@ -23,7 +23,7 @@ from data_pipelines.sources.sample import sample_videos
 from data_pipelines.sources.synthetic import synthetic_videos
 from data_pipelines.train_pipeline import (VideoPairReader, finish_pairs, item_stream,
                                            read_pairs)
-from data_pipelines.readers.video import VideoSource
+from data_pipelines.readers.video import Video
 
 
 def _host(process_index: int | None, process_count: int | None) -> tuple[int, int]:
@@ -39,7 +39,7 @@ def _check_batch_size(batch_size: int) -> None:
     raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
 
 
-def _generated_videos(config: ml_collections.ConfigDict, split: str) -> list[VideoSource]:
+def _generated_videos(config: ml_collections.ConfigDict, split: str) -> list[Video]:
   """The videos of the datasets that live in memory or are rendered."""
   if config.name == "sample":
     videos = sample_videos(split, config.image_size)
@@ -82,7 +82,7 @@ def list_videos(config: ml_collections.ConfigDict, split: str) -> list[str]:
 
 def _open_host_videos(config: ml_collections.ConfigDict, split: str,
                       positions: list[int], bad_file_log: BadFileLog
-                      ) -> dict[int, VideoSource]:
+                      ) -> dict[int, Video]:
   """Opens the videos at `positions` of `list_videos`; bad ones are skipped or raise."""
   if config.name == "folder":
     paths = list_video_paths(config.root, split)[:config.max_videos]

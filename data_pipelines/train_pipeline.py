@@ -28,7 +28,7 @@ from data_pipelines.augment import augment_pair, to_value_range
 from data_pipelines.bad_files import BadFileLog, BadVideoError, EmptyDatasetError
 from data_pipelines.pair_sampling import PairSampler, element_rng
 from data_pipelines.shutdown_guard import GuardedReader
-from data_pipelines.readers.video import VideoSource
+from data_pipelines.readers.video import Video
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -56,9 +56,9 @@ def item_stream(num_items: int, seed: int, shuffle: bool) -> tf.data.Dataset:
 
 
 class VideoPairReader:
-  """Reads the pair of one element from a list of `VideoSource`s (numpy side)."""
+  """Reads the pair of one element from a list of `Video`s (numpy side)."""
 
-  def __init__(self, videos: Sequence[VideoSource], sampler: PairSampler, seed: int, *,
+  def __init__(self, videos: Sequence[Video], sampler: PairSampler, seed: int, *,
                skip_bad_files: bool, bad_file_log: BadFileLog):
     """Stores what the reader needs.
 

@@ -1,6 +1,6 @@
 """The interface every video reader implements, and the in-memory implementation.
 
-A `VideoSource` yields ``uint8`` RGB frames of shape ``(S, S, 3)`` at the configured
+A `Video` yields ``uint8`` RGB frames of shape ``(S, S, 3)`` at the configured
 size. Training asks for a random pair (`read_pair`), evaluation for every frame in
 order (`read_all`). Readers raise `BadVideoError` for anything unusable.
 """
@@ -35,7 +35,7 @@ def check_frame_count(path: str, num_frames: int) -> None:
                               f"{MIN_FRAMES}")
 
 
-class VideoSource(abc.ABC):
+class Video(abc.ABC):
   """One video of a split.
 
   Attributes:
@@ -87,7 +87,7 @@ class VideoSource(abc.ABC):
     return f"{type(self).__name__}({self.path!r})"
 
 
-class ArrayVideo(VideoSource):
+class ArrayVideo(Video):
   """A video held in memory (the embedded sample clip, tests)."""
 
   def __init__(self, name: str, frames: np.ndarray, image_size: int):
@@ -106,9 +106,9 @@ class ArrayVideo(VideoSource):
     self._frames = np.stack([resize_frame(as_rgb8(f), image_size) for f in frames])
 
   def read_pair(self, rng: np.random.Generator) -> np.ndarray:
-    """See `VideoSource.read_pair`; ``(2, S, S, 3)`` uint8."""
+    """See `Video.read_pair`; ``(2, S, S, 3)`` uint8."""
     return self._frames[sample_frame_pair(rng, len(self._frames))]
 
   def read_all(self) -> np.ndarray:
-    """See `VideoSource.read_all`; ``(T, S, S, 3)`` uint8."""
+    """See `Video.read_all`; ``(T, S, S, 3)`` uint8."""
     return self._frames.copy()

@@ -14,7 +14,7 @@ from typing import Sequence
 from data_pipelines.bad_files import BadFileLog, BadVideoError, EmptyDatasetError
 from data_pipelines.readers.video_files import (GIF_EXTENSION, VIDEO_EXTENSIONS, is_video_path,
                                         open_video)
-from data_pipelines.readers.video import VideoSource
+from data_pipelines.readers.video import Video
 
 
 def split_folder(root: str, split: str) -> str:
@@ -67,7 +67,7 @@ def list_video_paths(root: str, split: str) -> list[str]:
 
 
 def open_videos(paths: Sequence[str], image_size: int, *, skip_bad_files: bool,
-                bad_file_log: BadFileLog) -> dict[int, VideoSource]:
+                bad_file_log: BadFileLog) -> dict[int, Video]:
   """Opens the readers of some videos, keyed by their position in `paths`.
 
   Args:
@@ -95,7 +95,7 @@ def open_videos(paths: Sequence[str], image_size: int, *, skip_bad_files: bool,
 
 
 def open_split(root: str, split: str, image_size: int, *, skip_bad_files: bool,
-               bad_file_log: BadFileLog | None = None) -> list[VideoSource]:
+               bad_file_log: BadFileLog | None = None) -> list[Video]:
   """Opens the readers of every video of a split.
 
   Args:

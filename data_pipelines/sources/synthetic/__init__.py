@@ -14,7 +14,7 @@ import numpy as np
 from data_pipelines.pair_sampling import sample_frame_pair
 from data_pipelines.sources.synthetic.heads import (HeadIdentity, HeadMotion, render_head,
                                             sample_identity, sample_motion)
-from data_pipelines.readers.video import VideoSource, check_frame_count
+from data_pipelines.readers.video import Video, check_frame_count
 
 # Seed-stream tags: identities of different splits come from disjoint streams.
 _SPLIT_TAGS = {"train": 0, "test": 1}
@@ -22,7 +22,7 @@ _IDENTITY_STREAM = 0
 _MOTION_STREAM = 1
 
 
-class SyntheticVideo(VideoSource):
+class SyntheticVideo(Video):
   """A rendered video: one identity performing one motion."""
 
   def __init__(self, name: str, identity: HeadIdentity, motion: HeadMotion,
@@ -54,11 +54,11 @@ class SyntheticVideo(VideoSource):
     return render_head(self.identity, self.motion.pose(frame), self.image_size)
 
   def read_pair(self, rng: np.random.Generator) -> np.ndarray:
-    """See `VideoSource.read_pair`; renders only the two frames. ``(2, S, S, 3)``."""
+    """See `Video.read_pair`; renders only the two frames. ``(2, S, S, 3)``."""
     return np.stack([self.render(i) for i in sample_frame_pair(rng, self.num_frames)])
 
   def read_all(self) -> np.ndarray:
-    """See `VideoSource.read_all`; ``(T, S, S, 3)`` uint8."""
+    """See `Video.read_all`; ``(T, S, S, 3)`` uint8."""
     return np.stack([self.render(i) for i in range(self.num_frames)])
 
 
