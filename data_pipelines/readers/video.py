@@ -1,8 +1,11 @@
-"""The interface every video reader implements, and the in-memory implementation.
+"""The per-video reader interface, `Video`, and the in-memory implementation.
 
-A `Video` yields ``uint8`` RGB frames of shape ``(S, S, 3)`` at the configured
-size. Training asks for a random pair (`read_pair`), evaluation for every frame in
-order (`read_all`). Readers raise `BadVideoError` for anything unusable.
+A `Video` is one video of a split, opened by its dataset kind (`data_pipelines.sources`).
+Training asks it for a random pair (`read_pair`), evaluation for every frame in order
+(`read_all`). Readers return ``uint8`` RGB frames of shape ``(S, S, 3)`` at the
+configured size, except for kinds that decode in the TensorFlow graph, whose readers
+return the stored (encoded) frames instead (see `sources.base.StoredFrame`). Readers
+raise `BadVideoError` for anything unusable.
 """
 
 from __future__ import annotations
@@ -66,7 +69,8 @@ class Video(abc.ABC):
       rng: generator that decides the frame indices.
 
     Returns:
-      ``uint8`` array of shape ``(2, S, S, 3)``.
+      ``uint8`` array of shape ``(2, S, S, 3)`` (for kinds that decode in the graph:
+      the two stored frames, ``(2, *stored shape)``).
 
     Raises:
       BadVideoError: if the video cannot be read.
@@ -77,7 +81,8 @@ class Video(abc.ABC):
     """Reads every frame in order.
 
     Returns:
-      ``uint8`` array of shape ``(T, S, S, 3)`` with ``T >= 2``.
+      ``uint8`` array of shape ``(T, S, S, 3)`` with ``T >= 2`` (for kinds that decode
+      in the graph: the stored frames, ``(T, *stored shape)``).
 
     Raises:
       BadVideoError: if the video cannot be read.

@@ -1,25 +1,24 @@
-"""Loading a TFDS build of `tfds_builder.TalkingHeadVideos` for training and evaluation.
+"""Opening a split of a TFDS build of `builder.TalkingHeadVideos` and reading its records.
 
 The records are found under ``root/talking_head_videos/<N>px/<version>`` (the newest
-version). Readers pick records through the `RecordIndex` and read them with
-positional reads on the numpy side; parsing and image decoding run as TensorFlow ops
-in parallel ``map`` calls, and only the frames that are needed are decoded.
+version). A `RecordVideo` picks a video's records through the `RecordIndex` and reads
+them with positional reads on the numpy side; parsing and image decoding run as
+TensorFlow ops (`TfdsSplit.decode`) in parallel ``map`` calls, and only the frames that
+are needed are decoded.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Sequence
-
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from data_pipelines.bad_files import EmptyDatasetError
-from data_pipelines.pair_sampling import PairSampler, element_rng, sample_frame_pair
-from data_pipelines.sources.tfds.record_index import RecordFiles, RecordIndex
-from data_pipelines.shutdown_guard import GuardedReader
+from data_pipelines.pair_sampling import sample_frame_pair
+from data_pipelines.readers.video import Video
 from data_pipelines.sources.tfds.builder import BUILDER_NAME
+from data_pipelines.sources.tfds.record_index import RecordFiles, RecordIndex
 
 
 def dataset_dir(root: str, image_size: int) -> str:
@@ -54,7 +53,17 @@ def dataset_dir(root: str, image_size: int) -> str:
 
 
 class TfdsSplit:
-  """One split of a build: its features, record index and open record files."""
+  """One split of a build: its features, record index and open record files.
+
+  Attributes:
+    directory: the build's directory (holding ``dataset_info.json``).
+    features: the build's feature dictionary (decodes records).
+    index: where each record of the split lives.
+    files: positional reads of the split's records.
+    image_size: frame side of the build.
+    video_names: the split's video names, sorted; at most ``max_videos``.
+    persons: the person of each of those videos, as stored in the records.
+  """
 
   def __init__(self, root: str, split: str, image_size: int,
                max_videos: int | None = None):
@@ -74,6 +83,7 @@ class TfdsSplit:
     if split not in builder.info.splits:
       raise EmptyDatasetError(f"the TFDS build in {builder.data_dir} has no split "
                               f"{split!r}; it has {sorted(builder.info.splits)}")
+    self.directory = os.fspath(builder.data_dir)
     self.features = builder.info.features
     self.index = RecordIndex.load(builder, split)
     self.files = RecordFiles(self.index)
@@ -82,6 +92,17 @@ class TfdsSplit:
     self.persons = self.index.persons[:max_videos]
     if not self.video_names:
       raise EmptyDatasetError(f"split {split!r} of {builder.data_dir} has no video")
+
+  def open_video(self, number: int) -> RecordVideo:
+    """Returns the reader of one video's records.
+
+    Args:
+      number: index into `video_names`.
+
+    Returns:
+      A `RecordVideo`.
+    """
+    return RecordVideo(self, number)
 
   def decode(self, serialized: tf.Tensor) -> tf.Tensor:
     """Parses and decodes frame records (graph op).
@@ -107,115 +128,41 @@ class TfdsSplit:
     return frames
 
 
-class RecordPairReader:
-  """Reads the two records of one training element (numpy side)."""
+class RecordVideo(Video):
+  """One video of a split as its frame records: readers return serialized examples."""
 
-  def __init__(self, split: TfdsSplit, videos: Sequence[int], sampler: PairSampler,
-               seed: int):
-    """Stores what the reader needs.
-
-    Args:
-      split: the opened split.
-      videos: this host's video numbers (indices into ``split.video_names``).
-      sampler: maps items to positions in `videos`.
-      seed: pipeline seed.
-    """
-    self._split = split
-    self._videos = list(videos)
-    self._sampler = sampler
-    self._seed = seed
-
-  def __call__(self, counter: np.int64, item: np.int64) -> tuple[np.bool_, np.ndarray]:
-    """Reads one element.
-
-    Args:
-      counter: element counter (seeds the choices).
-      item: person or video index of the element.
-
-    Returns:
-      ``(ok, records)``: always ok, and the two serialized examples (object ``(2,)``).
-    """
-    rng = element_rng(self._seed, counter)
-    video = self._videos[self._sampler.video_for_item(int(item), rng)]
-    records = self._split.index.records_of_video[video]
-    pair = records[sample_frame_pair(rng, len(records))]
-    return np.True_, np.asarray([self._split.files.read(r) for r in pair], dtype=object)
-
-
-class RecordVideoReader:
-  """Reads every record of one video, in frame order (numpy side)."""
-
-  def __init__(self, split: TfdsSplit):
-    """Stores the split.
+  def __init__(self, split: TfdsSplit, number: int):
+    """Stores where the video's records are.
 
     Args:
       split: the opened split.
+      number: the video's index in ``split.video_names``.
     """
+    name = split.video_names[number]
+    super().__init__(name, f"{split.directory}:{name}", split.image_size)
+    # The person stored in the records (written as `person_id` of the name).
+    self.person = split.persons[number]
     self._split = split
+    self._records = split.index.records_of_video[number]
 
-  def __call__(self, video: np.int64) -> tuple[np.bool_, np.ndarray]:
-    """Reads one video.
+  def _read(self, records: np.ndarray) -> np.ndarray:
+    return np.asarray([self._split.files.read(r) for r in records], dtype=object)
+
+  def read_pair(self, rng: np.random.Generator) -> np.ndarray:
+    """Reads the records of two distinct frames drawn uniformly, earlier frame first.
 
     Args:
-      video: video number.
+      rng: generator that decides the frame indices.
 
     Returns:
-      ``(ok, records)``: always ok, and the serialized examples (object ``(T,)``).
+      The two serialized examples, object ``(2,)``; `TfdsSplit.decode` decodes them.
     """
-    records = self._split.index.records_of_video[int(video)]
-    return np.True_, np.asarray([self._split.files.read(r) for r in records], dtype=object)
+    return self._read(self._records[sample_frame_pair(rng, len(self._records))])
 
+  def read_all(self) -> np.ndarray:
+    """Reads every record of the video in frame order.
 
-def read_record_pairs(items: tf.data.Dataset, reader: RecordPairReader, split: TfdsSplit
-                      ) -> tf.data.Dataset:
-  """Reads and decodes the pair of each item.
-
-  Args:
-    items: dataset of ``(counter, item)``.
-    reader: the pair reader.
-    split: the opened split (for decoding).
-
-  Returns:
-    Dataset of ``(counter, uint8 (2, S, S, 3))``.
-  """
-  guarded = GuardedReader(reader, stopped_result=(np.False_, np.asarray([b"", b""], object)))
-
-  def read(counter, item):
-    stopped, _, records = tf.numpy_function(
-        guarded, [counter, item], [tf.bool, tf.bool, tf.string], name="read_records")
-    stopped.set_shape([])
-    records.set_shape([2])
-    return stopped, counter, records
-
-  pairs = items.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  pairs = pairs.take_while(lambda stopped, counter, records: tf.logical_not(stopped))
-  return pairs.map(lambda stopped, counter, records: (counter, split.decode(records)),
-                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-
-
-def read_record_videos(videos: Sequence[int], reader: RecordVideoReader,
-                       split: TfdsSplit) -> tf.data.Dataset:
-  """Reads and decodes whole videos in order.
-
-  Args:
-    videos: video numbers to read.
-    reader: the video reader.
-    split: the opened split (for decoding).
-
-  Returns:
-    Dataset of ``(video_index, uint8 (T, S, S, 3))``.
-  """
-  guarded = GuardedReader(reader, stopped_result=(np.False_, np.asarray([], object)))
-
-  def read(video):
-    stopped, _, records = tf.numpy_function(
-        guarded, [video], [tf.bool, tf.bool, tf.string], name="read_video_records")
-    stopped.set_shape([])
-    records.set_shape([None])
-    return stopped, tf.cast(video, tf.int32), records
-
-  numbers = tf.data.Dataset.from_tensor_slices(np.asarray(videos, np.int64))
-  records = numbers.map(read, num_parallel_calls=2, deterministic=True)
-  records = records.take_while(lambda stopped, video, records: tf.logical_not(stopped))
-  return records.map(lambda stopped, video, records: (video, split.decode(records)),
-                     num_parallel_calls=2, deterministic=True)
+    Returns:
+      The serialized examples, object ``(T,)``.
+    """
+    return self._read(self._records)
