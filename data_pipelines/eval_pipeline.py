@@ -29,7 +29,7 @@ from data_pipelines.pair_sampling import host_share
 from data_pipelines.pipeline_inputs import open_pipeline_inputs
 from data_pipelines.readers.video import Video
 from data_pipelines.shutdown_guard import GuardedReader
-from data_pipelines.sources.base import DatasetSource
+from data_pipelines.sources.base import DatasetSource, StoredFrame
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -37,20 +37,20 @@ AUTOTUNE = tf.data.AUTOTUNE
 class VideoReader:
   """Reads whole videos by index from `Video`s (numpy side)."""
 
-  def __init__(self, videos: Mapping[int, Video], *, empty: np.ndarray,
+  def __init__(self, videos: Mapping[int, Video], stored_frame: StoredFrame, *,
                skip_bad_files: bool, bad_file_log: BadFileLog):
     """Stores what the reader needs.
 
     Args:
       videos: the videos this reader may be asked for, by video index.
-      empty: what a dropped video returns: no frames, of the kind's `StoredFrame`.
+      stored_frame: what the videos return per frame (a dropped video returns none).
       skip_bad_files: drop unreadable videos instead of raising.
       bad_file_log: where dropped videos are recorded.
     """
     self._videos = dict(videos)
     self._skip_bad_files = skip_bad_files
     self._log = bad_file_log
-    self._empty = empty
+    self._empty = stored_frame.empty(0)
 
   def __call__(self, index: np.int64) -> tuple[np.bool_, np.ndarray]:
     """Reads one video.
@@ -205,8 +205,7 @@ def build_eval_pipeline(config: ml_collections.ConfigDict, batch_size: int, *,
                      inputs.process_count, allow_empty=True)
   videos = source.open_videos(share, skip_bad_files=config.skip_bad_files,
                               bad_file_log=inputs.bad_file_log)
-  reader = VideoReader(videos, empty=source.stored_frame.empty(0),
-                       skip_bad_files=config.skip_bad_files,
+  reader = VideoReader(videos, source.stored_frame, skip_bad_files=config.skip_bad_files,
                        bad_file_log=inputs.bad_file_log)
   frames = read_videos(sorted(videos), reader, source)
   return frames_to_batches(frames, batch_size, config.value_range)

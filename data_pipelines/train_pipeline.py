@@ -34,7 +34,7 @@ from data_pipelines.pair_sampling import PairSampler, element_rng, host_seed, ho
 from data_pipelines.pipeline_inputs import open_pipeline_inputs
 from data_pipelines.readers.video import Video
 from data_pipelines.shutdown_guard import GuardedReader
-from data_pipelines.sources.base import DatasetSource
+from data_pipelines.sources.base import DatasetSource, StoredFrame
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -64,16 +64,17 @@ def item_stream(num_items: int, seed: int, shuffle: bool) -> tf.data.Dataset:
 class VideoPairReader:
   """Reads the pair of one element from a list of `Video`s (numpy side)."""
 
-  def __init__(self, videos: Sequence[Video], sampler: PairSampler, seed: int, *,
-               empty: np.ndarray, skip_bad_files: bool, bad_file_log: BadFileLog):
+  def __init__(self, videos: Sequence[Video], sampler: PairSampler, seed: int,
+               stored_frame: StoredFrame, *, skip_bad_files: bool,
+               bad_file_log: BadFileLog):
     """Stores what the reader needs.
 
     Args:
       videos: this host's videos.
       sampler: maps items to videos (built from the same videos).
       seed: pipeline seed.
-      empty: what a dropped pair returns: two placeholder frames of the kind's
-        `StoredFrame`.
+      stored_frame: what the videos return per frame (a dropped pair returns two
+        placeholders).
       skip_bad_files: drop unreadable videos instead of raising.
       bad_file_log: where dropped videos are recorded.
     """
@@ -84,7 +85,7 @@ class VideoPairReader:
     self._log = bad_file_log
     self._bad_videos: set[int] = set()
     self._lock = threading.Lock()
-    self._empty = empty
+    self._empty = stored_frame.empty(2)
 
   def __call__(self, counter: np.int64, item: np.int64) -> tuple[np.bool_, np.ndarray]:
     """Reads one element.
@@ -231,7 +232,7 @@ def build_train_pipeline(config: ml_collections.ConfigDict, batch_size: int, *,
                             f"{source.split} split is unusable "
                             f"({inputs.bad_file_log.count} skipped)")
   sampler = PairSampler([v.person for v in videos], config.id_sampling)
-  reader = VideoPairReader(videos, sampler, stream_seed, empty=source.stored_frame.empty(2),
+  reader = VideoPairReader(videos, sampler, stream_seed, source.stored_frame,
                            skip_bad_files=config.skip_bad_files,
                            bad_file_log=inputs.bad_file_log)
   items = item_stream(sampler.num_items, stream_seed, config.shuffle_videos)
