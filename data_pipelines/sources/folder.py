@@ -14,7 +14,6 @@ import os
 import ml_collections
 
 from data_pipelines.bad_files import BadFileLog, EmptyDatasetError
-from data_pipelines.config import datasets_config
 from data_pipelines.readers.video import Video
 from data_pipelines.readers.video_files import (GIF_EXTENSION, VIDEO_EXTENSIONS,
                                                 is_video_path, open_video)
@@ -91,8 +90,9 @@ def open_split(root: str, split: str, image_size: int, *, skip_bad_files: bool,
   """
   if bad_file_log is None:
     bad_file_log = BadFileLog(f"{split} split of {root}")
-  source = FolderSource(datasets_config(name="folder", root=root, image_size=image_size),
-                        split)
+  # The fields of a ``datasets`` block that `FolderSource` reads.
+  fields = ml_collections.ConfigDict(dict(root=root, image_size=image_size, max_videos=None))
+  source = FolderSource(fields, split)
   videos = source.open_videos(range(len(source.video_names)),
                               skip_bad_files=skip_bad_files, bad_file_log=bad_file_log)
   if not videos:
