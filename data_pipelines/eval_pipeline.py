@@ -92,7 +92,8 @@ def read_videos(video_indices: Sequence[int], reader, source: DatasetSource
 
   def read(index):
     stopped, ok, frames = tf.numpy_function(
-        guarded, [index], [tf.bool, tf.bool, tf.as_dtype(stored.dtype)], name="read_video")
+        guarded, [index], [tf.bool, tf.bool, tf.as_dtype(stored.dtype)],
+        name="read_video")
     stopped.set_shape([])
     ok.set_shape([])
     frames.set_shape((None,) + tuple(stored.shape))
