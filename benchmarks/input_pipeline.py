@@ -1,6 +1,6 @@
 """Training-pair throughput of the input pipeline from PNG folders, mp4 files and TFDS.
 
-Renders a synthetic talking-head dataset (``data_pipelines.synthetic_dataset``), stores
+Renders a synthetic talking-head dataset (``data_pipelines.sources.synthetic``), stores
 it three ways in a temporary directory (frame folders of PNGs, one H.264 mp4 per video,
 and the TFDS records built from the PNG tree) and times the training pipeline on each
 with the default augmentations (id sampling, horizontal and time flips), twice:
@@ -39,15 +39,15 @@ import time
 import av
 from PIL import Image
 
-# Runs from a checkout without installation.
-
 import data_pipelines
-from data_pipelines.synthetic_dataset import synthetic_videos
-from data_pipelines.tfds_builder import build_tfds_dataset
+from data_pipelines.sources.synthetic import synthetic_videos
+from data_pipelines.sources.tfds.builder import build_tfds_dataset
 
 FORMATS = ("png", "mp4", "tfds")
+# The dataset kind (datasets.name) that reads each storage format.
+DATASET_KIND = {"png": "folder", "mp4": "folder", "tfds": "tfds"}
 CACHE_STATES = ("warm", "cold")
-DATA_LABEL = "synthetic talking-head videos (data_pipelines.synthetic_dataset)"
+DATA_LABEL = "synthetic talking-head videos (data_pipelines.sources.synthetic)"
 
 # Run by a helper process during a cold pass: drops the listed files' pages again and
 # again until it is terminated. A process of its own, so that it never holds the GIL of
@@ -316,7 +316,7 @@ def main(argv=None) -> int:
     for fmt in formats:
       results[fmt] = {}
       for cache in caches:
-        results[fmt][cache] = measure("tfds" if fmt == "tfds" else "folder", roots[fmt],
+        results[fmt][cache] = measure(DATASET_KIND[fmt], roots[fmt],
                                       args, cache)
         print(f"  {fmt} ({cache} cache): {results[fmt][cache]['pairs_per_sec']:.1f} pairs/s",
               flush=True)

@@ -7,7 +7,9 @@ entry points are loaded on first use.
 Public API:
   datasets_config, validate_datasets_config: the ``datasets`` configuration block.
   build_train_pipeline, build_eval_pipeline, eval_video_names: pipelines for any
-    dataset name (``'folder'``, ``'tfds'``, ``'sample'``, ``'synthetic'``).
+    dataset kind (``datasets.name``).
+  sources.get, sources.names: the dataset kinds, one module each in
+    ``data_pipelines/sources/`` (``folder``, ``tfds``, ``sample``, ``synthetic``).
   to_global_batch, global_batches: host-local batches to global ``jax.Array``s.
   build_tfds_dataset: convert a folder tree into TFRecords.
   scan_dataset: check every video of a folder tree (``mcc-jax check-data``).
@@ -18,23 +20,24 @@ from __future__ import annotations
 
 import importlib
 
+from data_pipelines import sources
 from data_pipelines.config import datasets_config, validate_datasets_config
 
 # Public name -> module defining it, imported when the name is first used.
 _LAZY_ATTRIBUTES = {
-    "build_train_pipeline": "data_pipelines.pipelines",
-    "build_eval_pipeline": "data_pipelines.pipelines",
-    "eval_video_names": "data_pipelines.pipelines",
+    "build_train_pipeline": "data_pipelines.train_pipeline",
+    "build_eval_pipeline": "data_pipelines.eval_pipeline",
+    "eval_video_names": "data_pipelines.eval_pipeline",
     "to_global_batch": "data_pipelines.global_arrays",
     "global_batches": "data_pipelines.global_arrays",
-    "build_tfds_dataset": "data_pipelines.tfds_builder",
+    "build_tfds_dataset": "data_pipelines.sources.tfds.builder",
     "scan_dataset": "data_pipelines.data_check",
     "BadFileLog": "data_pipelines.bad_files",
     "BadVideoError": "data_pipelines.bad_files",
     "EmptyDatasetError": "data_pipelines.bad_files",
 }
 
-__all__ = ["datasets_config", "validate_datasets_config", *_LAZY_ATTRIBUTES]
+__all__ = ["datasets_config", "validate_datasets_config", "sources", *_LAZY_ATTRIBUTES]
 
 
 def __getattr__(name: str):

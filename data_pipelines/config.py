@@ -17,12 +17,11 @@ from typing import Any
 
 import ml_collections
 
-# Dataset names understood by `data_pipelines.build_train_pipeline` and
-# `data_pipelines.build_eval_pipeline`.
-DATASET_NAMES = ("folder", "tfds", "sample", "synthetic")
+from data_pipelines import sources
 
-# Names whose data lives on disk under `root`.
-_NAMES_WITH_ROOT = ("folder", "tfds")
+# Dataset names understood by `data_pipelines.build_train_pipeline` and
+# `data_pipelines.build_eval_pipeline`: the kinds in `data_pipelines.sources`.
+DATASET_NAMES = sources.names()
 
 
 def datasets_config(**overrides: Any) -> ml_collections.ConfigDict:
@@ -129,7 +128,7 @@ def validate_datasets_config(config: ml_collections.ConfigDict) -> None:
   _require(config.name in DATASET_NAMES, "name", f"one of {list(DATASET_NAMES)}",
            config.name)
   _require(isinstance(config.root, str), "root", "a string path", config.root)
-  if config.name in _NAMES_WITH_ROOT:
+  if sources.get(config.name).requires_root:
     _require(bool(config.root), "root",
              f"a non-empty path when name is {config.name!r}", config.root)
   for field in ("train_split", "eval_split"):

@@ -13,9 +13,9 @@ import os
 from typing import Callable, Sequence
 
 from data_pipelines.bad_files import BadFile, BadVideoError, EmptyDatasetError
-from data_pipelines.folder_layout import list_video_paths
+from data_pipelines.sources.folder import list_video_paths
 from data_pipelines.pair_sampling import person_id
-from data_pipelines.video_files import open_video
+from data_pipelines.readers.video_files import open_video
 
 
 @dataclasses.dataclass

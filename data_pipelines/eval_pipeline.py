@@ -6,40 +6,51 @@ exactly). Batches hold consecutive frames and may span video boundaries; each el
 carries its ``video_index`` and ``frame_index``. The last batch is padded to the full
 batch size and ``mask`` marks the real elements, so a jitted evaluation step sees one
 shape only.
+
+`build_eval_pipeline` deals the split's videos out to the hosts (every
+``process_count``-th video), opens this host's through the dataset kind
+(`data_pipelines.sources`), reads each whole (`read_videos`, decoding in the graph for
+kinds that store encoded frames) and batches the frames (`frames_to_batches`).
 """
 
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+import ml_collections
 import numpy as np
 import tensorflow as tf
 
+from data_pipelines import sources
 from data_pipelines.augment import to_value_range
 from data_pipelines.bad_files import BadFileLog, BadVideoError
+from data_pipelines.config import validate_datasets_config
+from data_pipelines.pair_sampling import host_share
+from data_pipelines.pipeline_inputs import open_pipeline_inputs
+from data_pipelines.readers.video import Video
 from data_pipelines.shutdown_guard import GuardedReader
-from data_pipelines.video_source import VideoSource
+from data_pipelines.sources.base import DatasetSource, StoredFrame
 
 AUTOTUNE = tf.data.AUTOTUNE
 
 
 class VideoReader:
-  """Reads whole videos by index from `VideoSource`s (numpy side)."""
+  """Reads whole videos by index from `Video`s (numpy side)."""
 
-  def __init__(self, videos: Mapping[int, VideoSource], *, image_size: int,
+  def __init__(self, videos: Mapping[int, Video], stored_frame: StoredFrame, *,
                skip_bad_files: bool, bad_file_log: BadFileLog):
     """Stores what the reader needs.
 
     Args:
       videos: the videos this reader may be asked for, by video index.
-      image_size: side of the frames.
+      stored_frame: what the videos return per frame (a dropped video returns none).
       skip_bad_files: drop unreadable videos instead of raising.
       bad_file_log: where dropped videos are recorded.
     """
     self._videos = dict(videos)
     self._skip_bad_files = skip_bad_files
     self._log = bad_file_log
-    self._empty = np.zeros((0, image_size, image_size, 3), np.uint8)
+    self._empty = stored_frame.empty(0)
 
   def __call__(self, index: np.int64) -> tuple[np.bool_, np.ndarray]:
     """Reads one video.
@@ -48,8 +59,8 @@ class VideoReader:
       index: video index.
 
     Returns:
-      ``(ok, frames)``: whether the video was read, and uint8 ``(T, S, S, 3)``
-      frames (no frames when not ok).
+      ``(ok, frames)``: whether the video was read, and its frames as the kind
+      stores them (uint8 ``(T, S, S, 3)`` for most kinds; none when not ok).
 
     Raises:
       BadVideoError: for an unreadable video unless bad files are skipped.
@@ -63,27 +74,29 @@ class VideoReader:
       return np.False_, self._empty
 
 
-def read_videos(video_indices: Sequence[int], reader, image_size: int
+def read_videos(video_indices: Sequence[int], reader, source: DatasetSource
                 ) -> tf.data.Dataset:
-  """Reads whole videos in order, dropping the ones the reader rejects.
+  """Reads whole videos in order, dropping the ones the reader rejects, and decodes.
 
   Args:
     video_indices: the videos to read, in order.
-    reader: ``index -> (ok, uint8 (T, S, S, 3))``, e.g. a `VideoReader`.
-    image_size: ``S``.
+    reader: ``index -> (ok, stored frames)``, e.g. a `VideoReader`.
+    source: the dataset kind's split: what the reader returns (`stored_frame`) and
+      how it becomes frames (`decode`).
 
   Returns:
     Dataset of ``(video_index, frames)``: int32 scalar and uint8 ``(T, S, S, 3)``.
   """
-  guarded = GuardedReader(
-      reader, stopped_result=(np.False_, np.zeros((0, image_size, image_size, 3), np.uint8)))
+  stored = source.stored_frame
+  guarded = GuardedReader(reader, stopped_result=(np.False_, stored.empty(0)))
 
   def read(index):
     stopped, ok, frames = tf.numpy_function(
-        guarded, [index], [tf.bool, tf.bool, tf.uint8], name="read_video")
+        guarded, [index], [tf.bool, tf.bool, tf.as_dtype(stored.dtype)],
+        name="read_video")
     stopped.set_shape([])
     ok.set_shape([])
-    frames.set_shape([None, image_size, image_size, 3])
+    frames.set_shape((None,) + tuple(stored.shape))
     return stopped, ok, tf.cast(index, tf.int32), frames
 
   indices = tf.data.Dataset.from_tensor_slices(np.asarray(video_indices, np.int64))
@@ -91,7 +104,11 @@ def read_videos(video_indices: Sequence[int], reader, image_size: int
   videos = indices.map(read, num_parallel_calls=2, deterministic=True)
   videos = videos.take_while(lambda stopped, ok, index, frames: tf.logical_not(stopped))
   videos = videos.filter(lambda stopped, ok, index, frames: ok)
-  return videos.map(lambda stopped, ok, index, frames: (index, frames))
+  videos = videos.map(lambda stopped, ok, index, frames: (index, frames))
+  if source.decodes_in_graph:
+    videos = videos.map(lambda index, frames: (index, source.decode(frames)),
+                        num_parallel_calls=2, deterministic=True)
+  return videos
 
 
 def frames_to_batches(videos: tf.data.Dataset, batch_size: int,
@@ -140,3 +157,56 @@ def frames_to_batches(videos: tf.data.Dataset, batch_size: int,
   options = tf.data.Options()
   options.deterministic = True
   return batches.with_options(options).prefetch(AUTOTUNE)
+
+
+def eval_video_names(config: ml_collections.ConfigDict) -> list[str]:
+  """Names of the evaluation videos; ``video_index`` in eval batches indexes this list.
+
+  Args:
+    config: a ``datasets`` block.
+
+  Returns:
+    Video names of ``config.eval_split``, sorted.
+  """
+  validate_datasets_config(config)
+  return list(sources.get(config.name)(config, config.eval_split).video_names)
+
+
+def build_eval_pipeline(config: ml_collections.ConfigDict, batch_size: int, *,
+                        process_index: int | None = None,
+                        process_count: int | None = None,
+                        bad_file_log: BadFileLog | None = None) -> tf.data.Dataset:
+  """Builds one pass over this host's evaluation videos, frame by frame.
+
+  Hosts take every ``process_count``-th video; a host may get none (an empty pass).
+
+  Args:
+    config: a ``datasets`` block.
+    batch_size: elements per batch.
+    process_index: this host; ``jax.process_index()`` if None.
+    process_count: number of hosts; ``jax.process_count()`` if None.
+    bad_file_log: where skipped videos are recorded (with ``skip_bad_files``).
+
+  Returns:
+    A finite dataset of dicts: ``source`` (the video's first frame) and ``driving``
+    float32 ``(batch_size, S, S, 3)``; ``video_index`` (into `eval_video_names`) and
+    ``frame_index`` int32 ``(batch_size,)``; ``mask`` bool ``(batch_size,)``, False
+    for the padding of the last batch.
+
+  Raises:
+    ValueError: for an invalid config or batch size.
+    FileNotFoundError: for a missing root or split.
+    EmptyDatasetError: for a split without videos.
+    BadVideoError: for a bad video found while opening, unless skipping.
+  """
+  inputs = open_pipeline_inputs(config, config.eval_split, batch_size, process_index,
+                                process_count, bad_file_log)
+  source = inputs.source
+  share = host_share(source.video_names, False, inputs.process_index,
+                     inputs.process_count, allow_empty=True)
+  videos = source.open_videos(share, skip_bad_files=config.skip_bad_files,
+                              bad_file_log=inputs.bad_file_log)
+  reader = VideoReader(videos, source.stored_frame, skip_bad_files=config.skip_bad_files,
+                       bad_file_log=inputs.bad_file_log)
+  frames = read_videos(sorted(videos), reader, source)
+  return frames_to_batches(frames, batch_size, config.value_range)

@@ -113,3 +113,24 @@ def test_only_the_dataset_kinds_know_their_names(name):
       text = path.read_text(encoding="utf-8")
       offenders += [f"{path.relative_to(ROOT)}: {n}" for n in needles if n in text]
   assert not offenders, offenders
+
+
+# Inside data_pipelines: the readers sit below the dataset kinds, which sit below the
+# pipelines; a folder may import the modules named here and itself.
+DATA_LAYERS = {
+    "readers": {"bad_files", "pair_sampling"},
+    "sources": {"bad_files", "pair_sampling", "readers"},
+}
+
+
+@pytest.mark.parametrize("folder", sorted(DATA_LAYERS))
+def test_data_readers_and_sources_import_nothing_above_them(folder):
+  violations = []
+  for path in sorted((ROOT / "data_pipelines" / folder).rglob("*.py")):
+    for line, name in _imports(path):
+      parts = name.split(".")
+      if parts[0] != "data_pipelines" or len(parts) == 1:
+        continue
+      if parts[1] != folder and parts[1] not in DATA_LAYERS[folder]:
+        violations.append(f"{path.relative_to(ROOT)}:{line} imports {name}")
+  assert not violations, "\n".join(violations)

@@ -88,6 +88,15 @@ def test_package_and_config_import_without_tensorflow():
           "data_pipelines.datasets_config(name='sample')\n"
           "heavy = [m for m in ('tensorflow', 'tensorflow_datasets', 'av') "
           "if m in sys.modules]\n"
+          "assert not heavy, heavy\n"
+          # The kinds are listed without importing them ...
+          "kinds = [m for m in sys.modules if m.startswith('data_pipelines.sources.')]\n"
+          "assert not kinds, kinds\n"
+          # ... and validating a block imports its kind, still without TensorFlow.
+          "for name in data_pipelines.config.DATASET_NAMES:\n"
+          "  data_pipelines.validate_datasets_config(\n"
+          "      data_pipelines.datasets_config(name=name, root='/data'))\n"
+          "heavy = [m for m in ('tensorflow', 'tensorflow_datasets') if m in sys.modules]\n"
           "assert not heavy, heavy\n")
   root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))

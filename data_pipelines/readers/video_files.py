@@ -24,10 +24,10 @@ import numpy as np
 from PIL import Image, ImageSequence
 
 from data_pipelines.bad_files import BadVideoError
-from data_pipelines.frames import (decode_image_file, has_image_extension,
+from data_pipelines.readers.frames import (decode_image_file, has_image_extension,
                                    image_file_size, pil_to_rgb8, resize_frame)
 from data_pipelines.pair_sampling import sample_frame_pair
-from data_pipelines.video_source import VideoSource, check_frame_count
+from data_pipelines.readers.video import Video, check_frame_count
 
 # Containers decoded by FFmpeg.
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
@@ -68,7 +68,7 @@ def is_video_path(path: str) -> bool:
       has_image_extension(path))
 
 
-def open_video(path: str, image_size: int) -> VideoSource:
+def open_video(path: str, image_size: int) -> Video:
   """Returns the reader for one video of the layout.
 
   Args:
@@ -76,7 +76,7 @@ def open_video(path: str, image_size: int) -> VideoSource:
     image_size: side of the frames the reader returns.
 
   Returns:
-    A `VideoSource` whose name is the base name of `path`.
+    A `Video` whose name is the base name of `path`.
 
   Raises:
     BadVideoError: if `path` is not a video (see `is_video_path`), or is a frame
@@ -96,7 +96,7 @@ def open_video(path: str, image_size: int) -> VideoSource:
   return ImageStripVideo(path, image_size)
 
 
-class FrameFolderVideo(VideoSource):
+class FrameFolderVideo(Video):
   """A folder of frame images, in natural name order.
 
   Files without an image extension (``.DS_Store``, ``Thumbs.db``, notes) and hidden
@@ -153,18 +153,18 @@ class FrameFolderVideo(VideoSource):
     return resize_frame(frame, self.image_size)
 
   def read_pair(self, rng: np.random.Generator) -> np.ndarray:
-    """See `VideoSource.read_pair`; decodes only the two frames. ``(2, S, S, 3)``."""
+    """See `Video.read_pair`; decodes only the two frames. ``(2, S, S, 3)``."""
     self._check_sizes()
     indices = sample_frame_pair(rng, len(self.frame_paths))
     return np.stack([self._read_frame(i) for i in indices])
 
   def read_all(self) -> np.ndarray:
-    """See `VideoSource.read_all`; ``(T, S, S, 3)`` uint8."""
+    """See `Video.read_all`; ``(T, S, S, 3)`` uint8."""
     self._check_sizes()
     return np.stack([self._read_frame(i) for i in range(len(self.frame_paths))])
 
 
-class ImageStripVideo(VideoSource):
+class ImageStripVideo(Video):
   """One image holding the frames side by side (frame width = image height)."""
 
   def __init__(self, path: str, image_size: int):
@@ -188,17 +188,17 @@ class ImageStripVideo(VideoSource):
     return strip.reshape(height, count, height, 3).transpose(1, 0, 2, 3)
 
   def read_pair(self, rng: np.random.Generator) -> np.ndarray:
-    """See `VideoSource.read_pair`; ``(2, S, S, 3)`` uint8."""
+    """See `Video.read_pair`; ``(2, S, S, 3)`` uint8."""
     frames = self._frames()
     indices = sample_frame_pair(rng, len(frames))
     return np.stack([resize_frame(frames[i], self.image_size) for i in indices])
 
   def read_all(self) -> np.ndarray:
-    """See `VideoSource.read_all`; ``(T, S, S, 3)`` uint8."""
+    """See `Video.read_all`; ``(T, S, S, 3)`` uint8."""
     return np.stack([resize_frame(f, self.image_size) for f in self._frames()])
 
 
-class GifVideo(VideoSource):
+class GifVideo(Video):
   """An animated GIF."""
 
   def __init__(self, path: str, image_size: int):
@@ -211,7 +211,7 @@ class GifVideo(VideoSource):
     super().__init__(os.path.basename(path), path, image_size)
 
   def read_all(self) -> np.ndarray:
-    """See `VideoSource.read_all`; ``(T, S, S, 3)`` uint8."""
+    """See `Video.read_all`; ``(T, S, S, 3)`` uint8."""
     try:
       with Image.open(self.path) as image:
         # Pillow composites each GIF frame onto the previous ones while iterating.
@@ -222,12 +222,12 @@ class GifVideo(VideoSource):
     return np.stack([resize_frame(f, self.image_size) for f in frames])
 
   def read_pair(self, rng: np.random.Generator) -> np.ndarray:
-    """See `VideoSource.read_pair`; ``(2, S, S, 3)`` uint8."""
+    """See `Video.read_pair`; ``(2, S, S, 3)`` uint8."""
     frames = self.read_all()
     return frames[sample_frame_pair(rng, len(frames))]
 
 
-class FfmpegVideo(VideoSource):
+class FfmpegVideo(Video):
   """A video file decoded by FFmpeg through PyAV.
 
   Pairs are drawn using the frame count the container declares, decoding only up to
@@ -294,7 +294,7 @@ class FfmpegVideo(VideoSource):
     return resize_frame(frame.to_ndarray(format="rgb24"), self.image_size)
 
   def read_pair(self, rng: np.random.Generator) -> np.ndarray:
-    """See `VideoSource.read_pair`; ``(2, S, S, 3)`` uint8."""
+    """See `Video.read_pair`; ``(2, S, S, 3)`` uint8."""
     frames, _, indices = self._decode(rng)
     if indices is None:
       check_frame_count(self.path, len(frames))
@@ -302,7 +302,7 @@ class FfmpegVideo(VideoSource):
     return np.stack([self._to_rgb(frames[i]) for i in indices])
 
   def read_all(self) -> np.ndarray:
-    """See `VideoSource.read_all`; ``(T, S, S, 3)`` uint8."""
+    """See `Video.read_all`; ``(T, S, S, 3)`` uint8."""
     frames, _, _ = self._decode(rng=None)
     check_frame_count(self.path, len(frames))
     return np.stack([self._to_rgb(f) for f in frames])

@@ -7,12 +7,13 @@ import pytest
 from PIL import Image
 
 import data_pipelines
-from data_pipelines import synthetic_dataset, synthetic_heads
+from data_pipelines.sources import synthetic
+from data_pipelines.sources.synthetic import heads
 from data_pipelines.config import datasets_config
 
 
 def _videos(split, size=64, seed=0, identities=3, per_identity=2, frames=40):
-  return synthetic_dataset.synthetic_videos(
+  return synthetic.synthetic_videos(
       split, size, seed=seed, num_identities=identities, videos_per_identity=per_identity,
       num_frames=frames)
 
@@ -50,7 +51,7 @@ def test_videos_of_one_person_share_the_identity_but_not_the_motion():
 
 
 def test_motion_moves_the_head_blinks_and_talks():
-  motion = synthetic_heads.sample_motion(np.random.default_rng(3), 400)
+  motion = heads.sample_motion(np.random.default_rng(3), 400)
   poses = [motion.pose(t) for t in range(400)]
   x = np.array([p.translation[0] for p in poses])
   roll = np.array([p.roll for p in poses])
@@ -65,13 +66,13 @@ def test_motion_moves_the_head_blinks_and_talks():
 
 
 def test_blink_closes_the_eyes_in_the_picture():
-  identity = synthetic_heads.sample_identity(np.random.default_rng(0))
-  open_pose = synthetic_heads.HeadPose((0.0, 0.0), 0.0, 1.5, 0.0, 1.0, 0.0)
+  identity = heads.sample_identity(np.random.default_rng(0))
+  open_pose = heads.HeadPose((0.0, 0.0), 0.0, 1.5, 0.0, 1.0, 0.0)
   shut_pose = dataclasses.replace(open_pose, eye_openness=0.0)
   wide_mouth = dataclasses.replace(open_pose, mouth_opening=1.0)
-  base = synthetic_heads.render_head(identity, open_pose, 64).astype(int)
-  blink = synthetic_heads.render_head(identity, shut_pose, 64).astype(int)
-  talk = synthetic_heads.render_head(identity, wide_mouth, 64).astype(int)
+  base = heads.render_head(identity, open_pose, 64).astype(int)
+  blink = heads.render_head(identity, shut_pose, 64).astype(int)
+  talk = heads.render_head(identity, wide_mouth, 64).astype(int)
   eye_rows, mouth_rows = slice(20, 34), slice(38, 56)
   assert np.abs(base - blink)[eye_rows].sum() > 10 * np.abs(base - blink)[mouth_rows].sum()
   assert np.abs(base - talk)[mouth_rows].sum() > 10 * np.abs(base - talk)[eye_rows].sum()

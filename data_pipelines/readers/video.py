@@ -1,8 +1,11 @@
-"""The interface every video reader implements, and the in-memory implementation.
+"""The per-video reader interface, `Video`, and the in-memory implementation.
 
-A `VideoSource` yields ``uint8`` RGB frames of shape ``(S, S, 3)`` at the configured
-size. Training asks for a random pair (`read_pair`), evaluation for every frame in
-order (`read_all`). Readers raise `BadVideoError` for anything unusable.
+A `Video` is one video of a split, opened by its dataset kind (`data_pipelines.sources`).
+Training asks it for a random pair (`read_pair`), evaluation for every frame in order
+(`read_all`). Readers return ``uint8`` RGB frames of shape ``(S, S, 3)`` at the
+configured size, except for kinds that decode in the TensorFlow graph, whose readers
+return the stored (encoded) frames instead (see `sources.base.StoredFrame`). Readers
+raise `BadVideoError` for anything unusable.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import abc
 import numpy as np
 
 from data_pipelines.bad_files import BadVideoError
-from data_pipelines.frames import as_rgb8, resize_frame
+from data_pipelines.readers.frames import as_rgb8, resize_frame
 from data_pipelines.pair_sampling import person_id, sample_frame_pair
 
 # FOMM needs two distinct frames per pair; so does the reconstruction protocol
@@ -35,7 +38,7 @@ def check_frame_count(path: str, num_frames: int) -> None:
                               f"{MIN_FRAMES}")
 
 
-class VideoSource(abc.ABC):
+class Video(abc.ABC):
   """One video of a split.
 
   Attributes:
@@ -66,7 +69,8 @@ class VideoSource(abc.ABC):
       rng: generator that decides the frame indices.
 
     Returns:
-      ``uint8`` array of shape ``(2, S, S, 3)``.
+      ``uint8`` array of shape ``(2, S, S, 3)`` (for kinds that decode in the graph:
+      the two stored frames, ``(2, *stored shape)``).
 
     Raises:
       BadVideoError: if the video cannot be read.
@@ -77,7 +81,8 @@ class VideoSource(abc.ABC):
     """Reads every frame in order.
 
     Returns:
-      ``uint8`` array of shape ``(T, S, S, 3)`` with ``T >= 2``.
+      ``uint8`` array of shape ``(T, S, S, 3)`` with ``T >= 2`` (for kinds that decode
+      in the graph: the stored frames, ``(T, *stored shape)``).
 
     Raises:
       BadVideoError: if the video cannot be read.
@@ -87,7 +92,7 @@ class VideoSource(abc.ABC):
     return f"{type(self).__name__}({self.path!r})"
 
 
-class ArrayVideo(VideoSource):
+class ArrayVideo(Video):
   """A video held in memory (the embedded sample clip, tests)."""
 
   def __init__(self, name: str, frames: np.ndarray, image_size: int):
@@ -106,9 +111,9 @@ class ArrayVideo(VideoSource):
     self._frames = np.stack([resize_frame(as_rgb8(f), image_size) for f in frames])
 
   def read_pair(self, rng: np.random.Generator) -> np.ndarray:
-    """See `VideoSource.read_pair`; ``(2, S, S, 3)`` uint8."""
+    """See `Video.read_pair`; ``(2, S, S, 3)`` uint8."""
     return self._frames[sample_frame_pair(rng, len(self._frames))]
 
   def read_all(self) -> np.ndarray:
-    """See `VideoSource.read_all`; ``(T, S, S, 3)`` uint8."""
+    """See `Video.read_all`; ``(T, S, S, 3)`` uint8."""
     return self._frames.copy()

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_pipelines import folder_layout, video_files
 from data_pipelines.pair_sampling import element_rng
+from data_pipelines.readers import video_files
 
 
 def _textured_video(num_frames, size, seed=0):
@@ -99,24 +99,6 @@ def test_frames_of_another_size_are_resized(tmp_path, media, writer):
   resized = video_files.open_video(path, 8).read_all()
   assert resized.shape == (3, 8, 8, 3)
   np.testing.assert_allclose(resized.mean(axis=(1, 2, 3)), [60, 80, 100], atol=3)
-
-
-def test_split_listing_finds_each_video_kind_and_skips_other_files(tmp_path, media):
-  split = tmp_path / "root" / "train"
-  frames = media.coded_video(0, 3, 8)
-  media.write_frame_folder(split / "a_folder", frames)
-  media.write_mp4(split / "b.mp4", np.repeat(np.repeat(frames, 2, 1), 2, 2))
-  media.write_gif(split / "c.gif", frames)
-  media.write_strip(split / "d.png", frames)
-  (split / ".DS_Store").write_bytes(b"junk")
-  (split / "readme.txt").write_text("hello")
-  videos = folder_layout.open_split(str(tmp_path / "root"), "train", 8,
-                                    skip_bad_files=False)
-  assert [v.name for v in videos] == ["a_folder", "b.mp4", "c.gif", "d.png"]
-  assert [type(v).__name__ for v in videos] == [
-      "FrameFolderVideo", "FfmpegVideo", "GifVideo", "ImageStripVideo"]
-  for video in videos:
-    assert video.read_all().shape == (3, 8, 8, 3)
 
 
 def test_person_of_a_voxceleb_name(tmp_path, media):

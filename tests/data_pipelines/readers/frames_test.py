@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from data_pipelines import frames as frames_lib
+from data_pipelines.readers import frames as frames_lib
 from data_pipelines.bad_files import BadVideoError
 
 
