@@ -322,6 +322,10 @@ def _time_pipeline(config, args: argparse.Namespace) -> dict[str, float]:
           "first_batch_sec": first_batch}
 
 
+# Videos whose frames are hard links to the same file.
+_VIDEOS_PER_LINKED_FILE = 1000
+
+
 def write_many_videos(root: str, count: int, frames: int, size: int) -> str:
   """Writes a tree of ``count`` frame folders sharing one PNG through hard links.
 
@@ -335,10 +339,12 @@ def write_many_videos(root: str, count: int, frames: int, size: int) -> str:
     The root.
   """
   os.makedirs(os.path.join(root, "train"), exist_ok=True)
-  frame = os.path.join(root, "frame.png")
   ramp = np.linspace(0, 255, size * size * 3).reshape(size, size, 3).astype(np.uint8)
-  Image.fromarray(ramp).save(frame)
   for video in range(count):
+    if video % _VIDEOS_PER_LINKED_FILE == 0:
+      # A file system limits the links to one file (ext4: 65,000).
+      frame = os.path.join(root, f"frame{video}.png")
+      Image.fromarray(ramp).save(frame)
     folder = os.path.join(root, "train", f"id{video // 2:05d}#{video % 2}")
     os.mkdir(folder)
     for index in range(frames):
