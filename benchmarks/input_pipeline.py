@@ -28,7 +28,8 @@ Two cases measure what a VoxCeleb-sized run meets (``--case``):
   ``--few-videos`` (100), each folder ``--frames-per-folder`` tiny frames (hard links
   to one PNG, so the tree is written in seconds);
 * ``long-clips``: ``--long-clips`` H.264 mp4 files of ``--long-clip-frames`` (2,000)
-  frames each (libx264's default keyframe interval of 250 frames).
+  frames each, a keyframe every 250 frames (libx264's default interval, scene-cut
+  keyframes off).
 
 Each of their measurements runs the training pipeline in a fresh Python process and
 reports the seconds from `build_train_pipeline` to the first batch (listing the
@@ -372,7 +373,11 @@ def write_long_clips(root: str, count: int, frames: int, size: int) -> str:
       stream = container.add_stream("libx264", rate=25)
       stream.width = stream.height = size
       stream.pix_fmt = "yuv420p"
-      stream.options = {"crf": "23", "preset": "veryfast"}
+      # libx264's default keyframe interval (250 frames) without scene-cut keyframes,
+      # which the moving pattern would otherwise trigger every 45 frames or so; a
+      # talking head rarely triggers them.
+      stream.options = {"crf": "23", "preset": "veryfast",
+                        "x264-params": "keyint=250:scenecut=0"}
       for index in range(frames):
         phase = 0.05 * index + clip
         pattern = np.stack([np.sin(6 * x + phase), np.cos(5 * y - phase),
