@@ -98,4 +98,5 @@ def test_readers_return_stored_frames_that_decode_to_the_videos_frames(kind_conf
     # Each frame of the pair is a frame of the video, the earlier one first.
     hits = [np.flatnonzero((frames == f).all(axis=(1, 2, 3)))
             for f in _decoded(source, pair)]
-    assert all(len(h) >= 1 for h in hits) and hits[0][0] < hits[1][-1]
+    # Drawn with replacement: the two may be the same frame.
+    assert all(len(h) >= 1 for h in hits) and hits[0][0] <= hits[1][-1]
