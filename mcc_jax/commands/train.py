@@ -34,8 +34,9 @@ def run(args: argparse.Namespace) -> int:
   logging.set_verbosity(logging.INFO)
   try:
     trainer.train_and_evaluate(config, args.workdir)
-  except trainer.StartupError as error:
-    # Bad input, found before training: one line, no traceback (a bug keeps its own).
+  except (trainer.StartupError, trainer.DataStoppedError) as error:
+    # Bad input (found before training, or too many bad videos during it): one line, no
+    # traceback (a bug keeps its own).
     print(f"mcc-jax train: error: {' '.join(str(error).split())}", file=sys.stderr)
     return 2
   return 0

@@ -106,7 +106,7 @@ class TrainingProgram:
         lambda variables, batch: reconstruction_sums(
             variables, batch_input.model_batch(batch, value_range)),
         out_shardings=self.replicated)
-    self._compiled: dict[bool, Any] = {}
+    self._compiled: dict[tuple[bool, str], Any] = {}
     self.discriminator_start = int(config.losses.discriminator_start_step)
 
   def init_state(self, rng: jax.Array):
@@ -151,8 +151,10 @@ class TrainingProgram:
         ``losses.discriminator_start_step`` (5001 in vox256: from iteration 5002 on).
     """
     adversarial = completed_steps + 1 > self.discriminator_start
-    if adversarial not in self._compiled:
-      self._compiled[adversarial] = self._steps[adversarial].lower(
+    # uint8 frames, or float32 ones with colour jitter: one executable for each.
+    key = (adversarial, str(batch["source"].dtype))
+    if key not in self._compiled:
+      self._compiled[key] = self._steps[adversarial].lower(
           state, batch, self.perceptual_params).compile()
       # The compiler's freed memory would otherwise stay resident under the step's own.
       host_memory.release_freed_host_memory()
@@ -160,7 +162,7 @@ class TrainingProgram:
         # Processes finish compiling at different times; the first collective must not
         # wait for a slower one past the collectives' set-up deadline.
         multihost_utils.sync_global_devices(f"compiled the training step ({adversarial})")
-    return self._compiled[adversarial](state, batch, self.perceptual_params)
+    return self._compiled[key](state, batch, self.perceptual_params)
 
 
 # Everything that shapes the compiled step; other fields (steps, intervals, data) may

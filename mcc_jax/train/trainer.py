@@ -108,28 +108,34 @@ def _eval_batches(config: ml_collections.ConfigDict, mesh, bad_file_log
     yield data_pipelines.to_global_batch(batch, mesh, sharding.BATCH_AXES)
 
 
-class _BadFileReport:
-  """Skipped videos as a logged count (all hosts) and a file in the workdir per host
-  (``bad_files.txt``, or ``bad_files.<process>.txt`` on several hosts), appended as
-  they are found."""
+class DataStoppedError(RuntimeError):
+  """The input pipeline stopped the run on bad data the user can fix (e.g. more
+  unreadable videos than ``datasets.max_bad_file_share`` allows); the message names it."""
 
-  def __init__(self, workdir, log):
-    self.log = log
-    name = BAD_FILES if jax.process_count() == 1 else (
-        BAD_FILES.replace(".txt", f".{jax.process_index()}.txt"))
-    self._path = workdir / name
-    self._written = 0
 
-  def update(self) -> int:
-    """Writes the newly skipped files; returns how many all hosts skipped so far."""
-    entries = self.log.entries
-    if len(entries) > self._written:
-      with open(self._path, "a", encoding="utf-8") as out:
-        out.writelines(f"{e.path}\t{e.reason}\n" for e in entries[self._written:])
-      self._written = len(entries)
-    if jax.process_count() > 1:
-      return int(np.sum(multihost_utils.process_allgather(np.array(len(entries)))))
-    return len(entries)
+def _bad_file_path(workdir) -> str:
+  name = BAD_FILES if jax.process_count() == 1 else (
+      BAD_FILES.replace(".txt", f".{jax.process_index()}.txt"))
+  return str(workdir / name)
+
+
+def _bad_file_count(log) -> int:
+  """Videos skipped so far on all hosts."""
+  if jax.process_count() > 1:
+    return int(np.sum(multihost_utils.process_allgather(np.array(log.count))))
+  return log.count
+
+
+def _next_batch(iterator):
+  try:
+    return next(iterator)
+  except Exception as error:  # pylint: disable=broad-except
+    # tf.data wraps what a reader raised; too many bad videos is the user's to fix.
+    if "TooManyBadFilesError" in str(error) or isinstance(
+        error, data_pipelines.TooManyBadFilesError):
+      message = str(error).split("TooManyBadFilesError:")[-1]
+      raise DataStoppedError(" ".join(message.split())) from error
+    raise
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
@@ -155,6 +161,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
   Raises:
     StartupError: for a bad configuration, dataset, weights file, workdir or
       checkpoint, found before any training compute (the original error is its cause).
+    DataStoppedError: the pipeline stopped the run (too many unreadable videos).
     NonFiniteLossError: a loss or gradient norm became NaN or infinite.
   """
   maybe_initialize_distributed(config)
@@ -173,13 +180,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
         asynchronous=config.checkpoint.asynchronous)
     checkpointer.check_compatible(config)
     start = checkpointer.latest_step() or 0
-    bad_files = _BadFileReport(workdir, data_pipelines.BadFileLog(
-        f"{config.datasets.train_split} split of the {config.datasets.name!r} dataset"))
+    # One log of skipped videos for the training and the evaluation pipelines.
+    bad_files = data_pipelines.BadFileLog(f"{config.datasets.name!r} dataset")
     if batches is None:
-      batches = functools.partial(_host_batches, config, bad_file_log=bad_files.log)
+      batches = functools.partial(_host_batches, config, bad_file_log=bad_files)
     batch_iterator = iter(batches(start))
-    first_batch = next(batch_iterator)  # reads the dataset: bad data fails here
-  except _INPUT_ERRORS as error:
+    first_batch = _next_batch(batch_iterator)  # reads the dataset: bad data fails here
+  except (*_INPUT_ERRORS, DataStoppedError) as error:
     raise StartupError(str(error)) from error
 
   program = (programs or CompiledPrograms()).get(config, mesh, perceptual)
@@ -224,14 +231,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     elapsed = max(time.time() - interval_start, 1e-9)
     means["steps_per_second"] = interval_steps / elapsed
     means["examples_per_second"] = interval_steps * config.batch_size / elapsed
-    means["data/bad_files"] = bad_files.update()
+    bad_files.append_new_to(_bad_file_path(workdir))
+    means["data/bad_files"] = _bad_file_count(bad_files)
     writer.write_scalars(current_step, means)
     interval_start, interval_steps = time.time(), 0
 
   def run_eval(current_state, current_step):
-    eval_log = data_pipelines.BadFileLog(
-        f"{config.datasets.eval_split} split of the {config.datasets.name!r} dataset")
-    metrics = program.evaluate(current_state, _eval_batches(config, mesh, eval_log))
+    metrics = program.evaluate(current_state, _eval_batches(config, mesh, bad_files))
     writer.write_scalars(current_step, {f"eval/{k}": v for k, v in metrics.items()})
     return metrics
 
@@ -262,7 +268,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
           stopped = True
           break
         if step < config.total_steps:
-          local = next(batch_iterator)
+          local = _next_batch(batch_iterator)
   finally:
     # Saves already started belong to healthy steps: finish them whatever happened.
     checkpointer.close()
