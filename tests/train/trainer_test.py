@@ -120,16 +120,17 @@ def test_data_and_fsdp_mesh_step_equals_single_device_step():
   # The objective: every term (BatchNorm groups, codebook statistics, the adaptive weight,
   # the discriminator's losses) to float32 rounding.
   # Gradient-derived quantities (gradient norms, and the adaptive weight, a ratio of two
-  # gradient norms, with the GAN term it scales) agree to 1e-3: the gradient of this
-  # randomly initialised network amplifies rounding (the official float32 step itself is
-  # 6e-3 from its float64 run, docs/training.md). Measured over keys 0-11 without a
-  # codebook near-tie: 1.5e-6 to 5.4e-4 apart, always in the motion estimator's gradient
-  # norm; 1.5e-6 for key 0. A sharding error (a gradient summed instead of averaged over
-  # the data axis, statistics pooled over the wrong examples) moves these by far more.
+  # gradient norms, with the GAN term it scales) agree to 1e-2, what float32 allows for
+  # this step: the gradient of this randomly initialised network amplifies rounding (the
+  # official float32 step itself is 6e-3 from its float64 run, docs/training.md). One
+  # machine's figure is a single draw that moves with the CPU: for key 0 the motion
+  # estimator's gradient norm was 2e-6 apart on AVX-512 and 4e-4 on AVX2. A sharding error
+  # (a gradient summed instead of averaged over the 4 data shards: 4x; statistics pooled
+  # over the wrong examples, which the forward terms above catch) moves these by far more.
   from_gradients = ("grad_norm_generator", "grad_norm_motion_estimator",
                     "grad_norm_discriminator", "adaptive_weight", "gan", "total")
   for name, value in single_metrics.items():
-    bound = 1e-3 if name in from_gradients else 1e-5
+    bound = 1e-2 if name in from_gradients else 1e-5
     assert abs(sharded_metrics[name] - value) <= bound * max(abs(value), 1e-3), name
   # Parameters after Adam's first update, per network. That update is lr * g / (|g| + eps):
   # +-lr wherever |g| >> eps, so a rounding-level gradient near zero can move a parameter
