@@ -141,8 +141,10 @@ def test_sharded_batch_gives_identical_results():
   assert len(z_sharded.sharding.device_set) == 8
   np.testing.assert_array_equal(np.asarray(sharded[0]), np.asarray(single[0]))
   np.testing.assert_array_equal(np.asarray(sharded[1]), np.asarray(single[1]))
-  np.testing.assert_allclose(float(sharded[2]), float(single[2]), rtol=1e-6)
-  np.testing.assert_allclose(float(sharded[3]), float(single[3]), rtol=1e-6)
+  # The loss and perplexity are sums of 16,384 terms split over the devices in another
+  # order: up to ~2 log2(N) float32 ulps apart; a dropped or doubled shard moves them 1e-2.
+  np.testing.assert_allclose(float(sharded[2]), float(single[2]), rtol=1e-5)
+  np.testing.assert_allclose(float(sharded[3]), float(single[3]), rtol=1e-5)
 
 
 def test_uniform_init_bounds():
