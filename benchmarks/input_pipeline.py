@@ -39,6 +39,13 @@ it.
 
   python benchmarks/input_pipeline.py --case many-videos [--json results.json]
   python benchmarks/input_pipeline.py --case long-clips [--json results.json]
+
+``many-videos-train`` runs one whole training step instead: ``mcc-jax train`` with
+``configs/tiny.py`` (64x64 frames, a test split of 4 videos, evaluation and a checkpoint
+at the end) on the two trees, each in a fresh process, and reports the command's wall
+time (start-up, compilation, the step, evaluation, saving) and its peak resident memory:
+
+  python benchmarks/input_pipeline.py --case many-videos-train [--json results.json]
 """
 
 from __future__ import annotations
@@ -67,7 +74,7 @@ FORMATS = ("png", "mp4", "tfds")
 # The dataset kind (datasets.name) that reads each storage format.
 DATASET_KIND = {"png": "folder", "mp4": "folder", "tfds": "tfds"}
 CACHE_STATES = ("warm", "cold")
-CASES = ("formats", "many-videos", "long-clips")
+CASES = ("formats", "many-videos", "long-clips", "many-videos-train")
 DATA_LABEL = "synthetic talking-head videos (data_pipelines.sources.synthetic)"
 
 # Run by a helper process during a cold pass: drops the listed files' pages again and
@@ -430,6 +437,76 @@ def measure_in_child(root: str, image_size: int, args: argparse.Namespace) -> di
   return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+TRAIN_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
+                            "configs", "tiny.py")
+TRAIN_FRAME_SIZE = 64  # configs/tiny.py's image size: frames need no resizing
+
+
+def add_test_split(root: str, videos: int = 4) -> None:
+  """Links the first ``videos`` train folders of ``root`` into ``root/test``."""
+  for name in sorted(os.listdir(os.path.join(root, "train")))[:videos]:
+    folder = os.path.join(root, "test", name)
+    os.makedirs(folder)
+    for frame in os.listdir(os.path.join(root, "train", name)):
+      os.link(os.path.join(root, "train", name, frame), os.path.join(folder, frame))
+
+
+def measure_training_step(root: str, workdir: str) -> dict:
+  """One ``mcc-jax train`` step of configs/tiny.py on the tree at ``root``.
+
+  Returns:
+    ``{"seconds": wall time of the command, "peak_rss_mib": its peak resident memory}``.
+  """
+  command = [sys.executable, "-m", "mcc_jax.cli", "train", f"--config={TRAIN_CONFIG}",
+             f"--workdir={workdir}", "--config.datasets.name=folder",
+             f"--config.datasets.root={root}", "--config.total_steps=1",
+             "--config.eval_every_steps=1", "--config.checkpoint.every_steps=1"]
+  os.makedirs(os.path.dirname(workdir), exist_ok=True)
+  start = time.perf_counter()
+  with open(os.path.join(os.path.dirname(workdir), "train_log.txt"), "w") as log:
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    _, status, usage = os.wait4(process.pid, 0)
+  seconds = time.perf_counter() - start
+  if os.waitstatus_to_exitcode(status) != 0:
+    with open(log.name, encoding="utf-8") as text:
+      raise RuntimeError(f"training on {root} failed:\n{text.read()[-3000:]}")
+  return {"seconds": seconds, "peak_rss_mib": usage.ru_maxrss / 1024}
+
+
+def run_training_case(args: argparse.Namespace) -> int:
+  """Runs the many-videos-train case and prints its table."""
+  rows = {}
+  with tempfile.TemporaryDirectory() as scratch:
+    workdir = args.workdir or scratch
+    for count in (args.few_videos, args.many_videos):
+      root = write_many_videos(os.path.join(workdir, f"videos{count}"), count,
+                               args.frames_per_folder, TRAIN_FRAME_SIZE)
+      add_test_split(root)
+      rows[f"{count} videos"] = measure_training_step(
+          root, os.path.join(workdir, f"run{count}", "workdir"))
+      print(f"  {count} videos: {rows[f'{count} videos']}", flush=True)
+  few, many = rows[f"{args.few_videos} videos"], rows[f"{args.many_videos} videos"]
+  print()
+  print(f"one training step of configs/tiny.py (mcc-jax train, whole command), "
+        f"{os.cpu_count()} CPU cores, load average "
+        f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+  print(f"{'data':<14} {'seconds':>9} {'peak RSS (MiB)':>15}")
+  for label, row in rows.items():
+    print(f"{label:<14} {row['seconds']:>9.1f} {row['peak_rss_mib']:>15.0f}")
+  print(f"{args.many_videos} against {args.few_videos} videos: "
+        f"{many['seconds'] - few['seconds']:+.1f} s, "
+        f"{many['peak_rss_mib'] / few['peak_rss_mib']:.2f}x the peak memory")
+  if args.json:
+    payload = {"case": args.case, "rows": rows,
+               "settings": {"config": "configs/tiny.py", "cpu_count": os.cpu_count(),
+                            "machine": platform.machine(),
+                            "load_average": os.getloadavg()}}
+    with open(args.json, "w", encoding="utf-8") as stream:
+      json.dump(payload, stream, indent=2)
+    print(f"wrote {args.json}")
+  return 0
+
+
 def run_scale_case(args: argparse.Namespace) -> int:
   """Runs the many-videos or long-clips case and prints its table."""
   rows = {}
@@ -486,6 +563,8 @@ def main(argv=None) -> int:
   if args.child:
     print(json.dumps(_child_measurement(json.loads(args.child))))
     return 0
+  if args.case == "many-videos-train":
+    return run_training_case(args)
   if args.case != "formats":
     return run_scale_case(args)
   formats = [f for f in args.formats.split(",") if f]

@@ -64,11 +64,14 @@ def _events(workdir):
   for path in pathlib.Path(workdir).glob("events.out.tfevents.*"):
     for event in tf.compat.v1.train.summary_iterator(str(path)):
       for value in event.summary.value:
-        if value.metadata.plugin_data.plugin_name == "images" or value.HasField("image"):
+        if value.HasField("image"):
           content = "image"
+        elif value.HasField("tensor"):
+          array = tf.make_ndarray(value.tensor)
+          # Images are written as tensors of encoded PNGs; scalars as 0-d tensors.
+          content = float(array) if array.ndim == 0 else "image"
         else:
-          content = float(tf.make_ndarray(value.tensor)) if value.HasField("tensor") else (
-              value.simple_value)
+          content = value.simple_value
         tags.setdefault(value.tag, {})[event.step] = content
   return tags
 
@@ -146,12 +149,26 @@ def _slurm_processes(command, env, count, port, log_dir):
   return processes, logs
 
 
-def test_two_processes_preempted_resume_onto_another_mesh(tmp_path, subprocess_env):
+@pytest.fixture
+def started():
+  """Processes a test starts; any still running when it ends (a failed assertion, a
+  time limit) are killed, so that they hold no memory while later tests run."""
+  processes = []
+  yield processes
+  for process in processes:
+    if process.poll() is None:
+      process.kill()
+      process.wait()
+
+
+def test_two_processes_preempted_resume_onto_another_mesh(tmp_path, subprocess_env,
+                                                          started):
   env = _environment(subprocess_env, devices=2)
   run = tmp_path / "run"
   # Two processes x 2 devices as data 2 x fsdp 2, for many steps; SIGTERM to one.
   command = _command(run, "--config.mesh.data=2", "--config.mesh.fsdp=2", total_steps=1000)
   processes, logs = _slurm_processes(command, env, 2, _free_port(), tmp_path)
+  started.extend(processes)
   deadline = time.time() + 900
   while checkpoints.latest_step(run) is None:
     for process, log in zip(processes, logs):
@@ -171,6 +188,7 @@ def test_two_processes_preempted_resume_onto_another_mesh(tmp_path, subprocess_e
                      total_steps=stopped + 2)
   (tmp_path / "restart").mkdir()
   processes, logs = _slurm_processes(command, env, 2, _free_port(), tmp_path / "restart")
+  started.extend(processes)
   for process, log in zip(processes, logs):
     assert process.wait(timeout=900) == 0, log.read_text()[-3000:]
   text = logs[0].read_text()
