@@ -21,6 +21,32 @@ with the default augmentations (id sampling, horizontal and time flips), twice:
 With ``--json PATH`` it writes ``{"png": {"warm": {"pairs_per_sec": ...},
 "cold": {...}}, "mp4": {...}, "tfds": {...}}`` plus the settings (the data, the
 method that dropped the cache).
+
+Two cases measure what a VoxCeleb-sized run meets (``--case``):
+
+* ``many-videos``: a tree of ``--many-videos`` (20,000) frame folders against one of
+  ``--few-videos`` (100), each folder ``--frames-per-folder`` tiny frames (hard links
+  to one PNG, so the tree is written in seconds);
+* ``long-clips``: ``--long-clips`` H.264 mp4 files of ``--long-clip-frames`` (2,000)
+  frames each, a keyframe every 250 frames (libx264's default interval, scene-cut
+  keyframes off).
+
+Each of their measurements runs the training pipeline in a fresh Python process and
+reports the seconds from `build_train_pipeline` to the first batch (listing the
+split included), pairs per second afterwards and the process's peak resident memory
+(``ru_maxrss``, TensorFlow included); the RSS right after the imports is given beside
+it.
+
+  python benchmarks/input_pipeline.py --case many-videos [--json results.json]
+  python benchmarks/input_pipeline.py --case long-clips [--json results.json]
+
+``many-videos-train`` runs one whole training step instead: ``mcc-jax train`` with
+``configs/tiny.py`` (64x64 frames, a test split of 4 videos, evaluation and a checkpoint
+at the end) on the two trees, each in a fresh process, and reports the command's wall
+time (start-up, the step, evaluation, saving; the compiled programs come from a cache
+filled by a first, unmeasured run) and its peak resident memory:
+
+  python benchmarks/input_pipeline.py --case many-videos-train [--json results.json]
 """
 
 from __future__ import annotations
@@ -31,12 +57,14 @@ import json
 import mmap
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 
 import av
+import numpy as np
 from PIL import Image
 
 import data_pipelines
@@ -47,6 +75,7 @@ FORMATS = ("png", "mp4", "tfds")
 # The dataset kind (datasets.name) that reads each storage format.
 DATASET_KIND = {"png": "folder", "mp4": "folder", "tfds": "tfds"}
 CACHE_STATES = ("warm", "cold")
+CASES = ("formats", "many-videos", "long-clips", "many-videos-train")
 DATA_LABEL = "synthetic talking-head videos (data_pipelines.sources.synthetic)"
 
 # Run by a helper process during a cold pass: drops the listed files' pages again and
@@ -102,6 +131,20 @@ def parse_args(argv=None) -> argparse.Namespace:
   parser.add_argument("--workdir", default=None,
                       help="Where to write the data (a temporary directory if unset).")
   parser.add_argument("--json", default=None, help="Write the figures to this file.")
+  parser.add_argument("--case", choices=CASES, default="formats",
+                      help="formats: PNG, mp4 and TFDS from synthetic heads (above); "
+                           "many-videos: a 20,000-folder tree against a 100-folder one; "
+                           "long-clips: mp4 clips of 2,000 frames.")
+  parser.add_argument("--many-videos", type=int, default=20000)
+  parser.add_argument("--few-videos", type=int, default=100)
+  parser.add_argument("--frames-per-folder", type=int, default=4)
+  parser.add_argument("--folder-frame-size", type=int, default=16,
+                      help="Side of the frames of the many-videos trees (and the "
+                           "pipeline's image size there).")
+  parser.add_argument("--long-clips", type=int, default=4)
+  parser.add_argument("--long-clip-frames", type=int, default=2000)
+  parser.add_argument("--long-clip-size", type=int, default=256)
+  parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
   return parser.parse_args(argv)
 
 
@@ -291,6 +334,236 @@ def _time_pipeline(config, args: argparse.Namespace) -> dict[str, float]:
           "first_batch_sec": first_batch}
 
 
+# Videos whose frames are hard links to the same file.
+_VIDEOS_PER_LINKED_FILE = 1000
+
+
+def write_many_videos(root: str, count: int, frames: int, size: int) -> str:
+  """Writes a tree of ``count`` frame folders sharing one PNG through hard links.
+
+  Args:
+    root: the dataset root to create (``root/train/<video>/<frame>.png``).
+    count: number of videos; named ``id<5 digits>#<clip>`` with two clips a person.
+    frames: frames per folder.
+    size: side of the frame.
+
+  Returns:
+    The root.
+  """
+  os.makedirs(os.path.join(root, "train"), exist_ok=True)
+  ramp = np.linspace(0, 255, size * size * 3).reshape(size, size, 3).astype(np.uint8)
+  for video in range(count):
+    if video % _VIDEOS_PER_LINKED_FILE == 0:
+      # A file system limits the links to one file (ext4: 65,000).
+      frame = os.path.join(root, f"frame{video}.png")
+      Image.fromarray(ramp).save(frame)
+    folder = os.path.join(root, "train", f"id{video // 2:05d}#{video % 2}")
+    os.mkdir(folder)
+    for index in range(frames):
+      os.link(frame, os.path.join(folder, f"{index:07d}.png"))
+  return root
+
+
+def write_long_clips(root: str, count: int, frames: int, size: int) -> str:
+  """Writes ``count`` H.264 clips of ``frames`` frames of a moving pattern.
+
+  Args:
+    root: the dataset root to create (``root/train/<clip>.mp4``).
+    count: number of clips.
+    frames: frames per clip.
+    size: frame side.
+
+  Returns:
+    The root.
+  """
+  os.makedirs(os.path.join(root, "train"), exist_ok=True)
+  y, x = np.mgrid[0:size, 0:size] / size
+  for clip in range(count):
+    path = os.path.join(root, "train", f"id{clip:05d}#0.mp4")
+    with av.open(path, "w") as container:
+      stream = container.add_stream("libx264", rate=25)
+      stream.width = stream.height = size
+      stream.pix_fmt = "yuv420p"
+      # libx264's default keyframe interval (250 frames) without scene-cut keyframes,
+      # which the moving pattern would otherwise trigger every 45 frames or so; a
+      # talking head rarely triggers them.
+      stream.options = {"crf": "23", "preset": "veryfast",
+                        "x264-params": "keyint=250:scenecut=0"}
+      for index in range(frames):
+        phase = 0.05 * index + clip
+        pattern = np.stack([np.sin(6 * x + phase), np.cos(5 * y - phase),
+                            np.sin(4 * (x + y) + 2 * phase)], -1) * 100 + 128
+        frame = av.VideoFrame.from_ndarray(pattern.astype(np.uint8), format="rgb24")
+        container.mux(stream.encode(frame))
+      container.mux(stream.encode())
+  return root
+
+
+def _child_measurement(spec: dict) -> dict:
+  """Runs in a fresh process: time to the first batch, pairs/s and peak RSS."""
+  def rss_mib() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+      for line in status:
+        if line.startswith("VmRSS:"):
+          return int(line.split()[1]) / 1024
+    return float("nan")
+
+  import tensorflow  # pylint: disable=import-outside-toplevel,unused-import
+  after_imports = rss_mib()
+  config = data_pipelines.datasets_config(name="folder", root=spec["root"],
+                                          image_size=spec["image_size"])
+  start = time.perf_counter()
+  dataset = data_pipelines.build_train_pipeline(config, spec["batch_size"], seed=0,
+                                                process_index=0, process_count=1)
+  batches = dataset.as_numpy_iterator()
+  next(batches)
+  first_batch = time.perf_counter() - start
+  pairs, start = 0, time.perf_counter()
+  while time.perf_counter() - start < spec["seconds"]:
+    pairs += next(batches)["source"].shape[0]
+  elapsed = time.perf_counter() - start
+  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  return {"first_batch_sec": first_batch, "pairs_per_sec": pairs / elapsed,
+          "pairs": pairs, "peak_rss_mib": peak, "rss_after_imports_mib": after_imports}
+
+
+def measure_in_child(root: str, image_size: int, args: argparse.Namespace) -> dict:
+  """Runs `_child_measurement` in a new interpreter, so peak memory is its own."""
+  spec = {"root": root, "image_size": image_size, "batch_size": args.batch_size,
+          "seconds": args.seconds}
+  result = subprocess.run([sys.executable, os.path.abspath(__file__), "--child",
+                           json.dumps(spec)], capture_output=True, text=True, check=False)
+  if result.returncode != 0:
+    raise RuntimeError(f"measurement of {root} failed:\n{result.stderr[-3000:]}")
+  return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+TRAIN_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
+                            "configs", "tiny.py")
+TRAIN_FRAME_SIZE = 64  # configs/tiny.py's image size: frames need no resizing
+
+
+def add_test_split(root: str, videos: int = 4) -> None:
+  """Links the first ``videos`` train folders of ``root`` into ``root/test``."""
+  for name in sorted(os.listdir(os.path.join(root, "train")))[:videos]:
+    folder = os.path.join(root, "test", name)
+    os.makedirs(folder)
+    for frame in os.listdir(os.path.join(root, "train", name)):
+      os.link(os.path.join(root, "train", name, frame), os.path.join(folder, frame))
+
+
+def measure_training_step(root: str, workdir: str, cache: str) -> dict:
+  """One ``mcc-jax train`` step of configs/tiny.py on the tree at ``root``.
+
+  ``cache`` is a JAX compilation cache shared by the runs: a first, unmeasured run fills
+  it, so that the measured runs differ only in their data (compiling the step takes
+  minutes on a CPU and varies with the load far more than reading the data does).
+
+  Returns:
+    ``{"seconds": wall time of the command, "peak_rss_mib": its peak resident memory}``.
+  """
+  command = [sys.executable, "-m", "mcc_jax.cli", "train", f"--config={TRAIN_CONFIG}",
+             f"--workdir={workdir}", "--config.datasets.name=folder",
+             f"--config.datasets.root={root}", "--config.total_steps=1",
+             "--config.eval_every_steps=1", "--config.checkpoint.every_steps=1"]
+  os.makedirs(os.path.dirname(workdir), exist_ok=True)
+  env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache,
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+  start = time.perf_counter()
+  with open(os.path.join(os.path.dirname(workdir), "train_log.txt"), "w") as log:
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    _, status, usage = os.wait4(process.pid, 0)
+  seconds = time.perf_counter() - start
+  if os.waitstatus_to_exitcode(status) != 0:
+    with open(log.name, encoding="utf-8") as text:
+      raise RuntimeError(f"training on {root} failed:\n{text.read()[-3000:]}")
+  return {"seconds": seconds, "peak_rss_mib": usage.ru_maxrss / 1024}
+
+
+def run_training_case(args: argparse.Namespace) -> int:
+  """Runs the many-videos-train case and prints its table."""
+  rows = {}
+  with tempfile.TemporaryDirectory() as scratch:
+    workdir = args.workdir or scratch
+    cache = os.path.join(workdir, "compilation_cache")
+    roots = {}
+    for count in (args.few_videos, args.many_videos):
+      roots[count] = write_many_videos(os.path.join(workdir, f"videos{count}"), count,
+                                       args.frames_per_folder, TRAIN_FRAME_SIZE)
+      add_test_split(roots[count])
+    warmup = measure_training_step(roots[args.few_videos],
+                                   os.path.join(workdir, "warmup", "workdir"), cache)
+    print(f"  compiling (unmeasured run): {warmup['seconds']:.0f} s", flush=True)
+    for count, root in roots.items():
+      rows[f"{count} videos"] = measure_training_step(
+          root, os.path.join(workdir, f"run{count}", "workdir"), cache)
+      print(f"  {count} videos: {rows[f'{count} videos']}", flush=True)
+  few, many = rows[f"{args.few_videos} videos"], rows[f"{args.many_videos} videos"]
+  print()
+  print(f"one training step of configs/tiny.py (mcc-jax train, whole command), "
+        f"{os.cpu_count()} CPU cores, load average "
+        f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+  print(f"{'data':<14} {'seconds':>9} {'peak RSS (MiB)':>15}")
+  for label, row in rows.items():
+    print(f"{label:<14} {row['seconds']:>9.1f} {row['peak_rss_mib']:>15.0f}")
+  print(f"{args.many_videos} against {args.few_videos} videos: "
+        f"{many['seconds'] - few['seconds']:+.1f} s, "
+        f"{many['peak_rss_mib'] / few['peak_rss_mib']:.2f}x the peak memory")
+  if args.json:
+    payload = {"case": args.case, "rows": rows,
+               "settings": {"config": "configs/tiny.py", "cpu_count": os.cpu_count(),
+                            "machine": platform.machine(),
+                            "load_average": os.getloadavg()}}
+    with open(args.json, "w", encoding="utf-8") as stream:
+      json.dump(payload, stream, indent=2)
+    print(f"wrote {args.json}")
+  return 0
+
+
+def run_scale_case(args: argparse.Namespace) -> int:
+  """Runs the many-videos or long-clips case and prints its table."""
+  rows = {}
+  with tempfile.TemporaryDirectory() as scratch:
+    workdir = args.workdir or scratch
+    start = time.perf_counter()
+    if args.case == "many-videos":
+      trees = {f"{count} videos": write_many_videos(
+          os.path.join(workdir, f"videos{count}"), count, args.frames_per_folder,
+          args.folder_frame_size) for count in (args.few_videos, args.many_videos)}
+      image_size = args.folder_frame_size
+      what = (f"frame folders of {args.frames_per_folder} {args.folder_frame_size}x"
+              f"{args.folder_frame_size} PNG frames (hard links to one file)")
+    else:
+      trees = {f"{args.long_clips} clips": write_long_clips(
+          os.path.join(workdir, "clips"), args.long_clips, args.long_clip_frames,
+          args.long_clip_size)}
+      image_size = args.long_clip_size
+      what = (f"H.264 mp4 clips of {args.long_clip_frames} frames at "
+              f"{args.long_clip_size}x{args.long_clip_size}")
+    print(f"wrote the data in {time.perf_counter() - start:.0f} s", flush=True)
+    for label, root in trees.items():
+      rows[label] = measure_in_child(root, image_size, args)
+      print(f"  {label}: {rows[label]}", flush=True)
+  print()
+  print(f"training pipeline on {what}, batch {args.batch_size}, {os.cpu_count()} CPU "
+        f"cores, load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+  print(f"{'data':<14} {'first batch (s)':>16} {'pairs/s':>9} {'peak RSS (MiB)':>15} "
+        f"{'RSS after imports':>18}")
+  for label, row in rows.items():
+    print(f"{label:<14} {row['first_batch_sec']:>16.2f} {row['pairs_per_sec']:>9.1f} "
+          f"{row['peak_rss_mib']:>15.0f} {row['rss_after_imports_mib']:>18.0f}")
+  if args.json:
+    payload = {"case": args.case, "rows": rows, "data": what,
+               "settings": {"batch_size": args.batch_size, "seconds": args.seconds,
+                            "cpu_count": os.cpu_count(), "machine": platform.machine(),
+                            "load_average": os.getloadavg()}}
+    with open(args.json, "w", encoding="utf-8") as stream:
+      json.dump(payload, stream, indent=2)
+    print(f"wrote {args.json}")
+  return 0
+
+
 def main(argv=None) -> int:
   """Runs the benchmark and prints the table.
 
@@ -301,6 +574,13 @@ def main(argv=None) -> int:
     The exit status.
   """
   args = parse_args(argv)
+  if args.child:
+    print(json.dumps(_child_measurement(json.loads(args.child))))
+    return 0
+  if args.case == "many-videos-train":
+    return run_training_case(args)
+  if args.case != "formats":
+    return run_scale_case(args)
   formats = [f for f in args.formats.split(",") if f]
   unknown = sorted(set(formats) - set(FORMATS))
   if unknown:

@@ -65,8 +65,10 @@ def _split_frames(config, split: str, *, drop_source: bool):
   datasets = config.datasets.copy_and_resolve_references()
   datasets.eval_split = split
   batches = list(data_pipelines.build_eval_pipeline(datasets, 32).as_numpy_iterator())
-  keep = lambda key: np.concatenate([
-      b[key][b["mask"] & (b["frame_index"] > 0 if drop_source else True)] for b in batches])
+  # The pipeline gives uint8 frames; the model takes them in datasets.value_range.
+  table = data_pipelines.value_table(datasets.value_range)
+  keep = lambda key: table[np.concatenate([
+      b[key][b["mask"] & (b["frame_index"] > 0 if drop_source else True)] for b in batches])]
   return keep("source"), keep("driving")
 
 

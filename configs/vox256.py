@@ -125,9 +125,12 @@ def get_config() -> ml_collections.ConfigDict:
   # VoxCeleb1 in the video-preprocessing layout (root/train, root/test); set
   # --config.datasets.root=/path/to/vox. Official augmentations: horizontal flip and
   # time flip of each pair, identity sampling.
+  # A crawled collection holds a few broken clips: they are skipped and counted (and
+  # listed in WORKDIR/bad_files.txt) rather than ending a multi-day run; too many stop it
+  # (datasets.max_bad_file_share).
   config.datasets = data_config.datasets_config(
       name="folder", image_size=config.get_ref("image_size"), id_sampling=True,
-      horizontal_flip=True, time_flip=True, color_jitter=False)
+      horizontal_flip=True, time_flip=True, color_jitter=False, skip_bad_files=True)
   config.losses = loss_config()
   config.optimizer = optimizer_config()
   config.batch_size = 16  # global: 4 devices x 4 in the paper

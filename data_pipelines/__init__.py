@@ -10,10 +10,13 @@ Public API:
     dataset kind (``datasets.name``).
   sources.get, sources.names: the dataset kinds, one module each in
     ``data_pipelines/sources/`` (``folder``, ``tfds``, ``sample``, ``synthetic``).
+  value_table: the float32 value of each uint8 level in ``datasets.value_range``
+    (the pipelines deliver uint8 frames; the trainer normalises on the device).
   to_global_batch, global_batches: host-local batches to global ``jax.Array``s.
   build_tfds_dataset: convert a folder tree into TFRecords.
   scan_dataset: check every video of a folder tree (``mcc-jax check-data``).
-  BadFileLog, BadVideoError, EmptyDatasetError: bad-input handling.
+  BadFileLog, BadVideoError, EmptyDatasetError, TooManyBadFilesError: bad-input
+    handling.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ _LAZY_ATTRIBUTES = {
     "build_train_pipeline": "data_pipelines.train_pipeline",
     "build_eval_pipeline": "data_pipelines.eval_pipeline",
     "eval_video_names": "data_pipelines.eval_pipeline",
+    "value_table": "data_pipelines.pixel_values",
     "to_global_batch": "data_pipelines.global_arrays",
     "global_batches": "data_pipelines.global_arrays",
     "build_tfds_dataset": "data_pipelines.sources.tfds.builder",
@@ -35,6 +39,7 @@ _LAZY_ATTRIBUTES = {
     "BadFileLog": "data_pipelines.bad_files",
     "BadVideoError": "data_pipelines.bad_files",
     "EmptyDatasetError": "data_pipelines.bad_files",
+    "TooManyBadFilesError": "data_pipelines.bad_files",
 }
 
 __all__ = ["datasets_config", "validate_datasets_config", "sources", *_LAZY_ATTRIBUTES]

@@ -81,6 +81,10 @@ def augment_pair(frames: tf.Tensor, seed: tf.Tensor, *, horizontal_flip: bool,
                  jitter: Mapping[str, float]) -> tf.Tensor:
   """Augments a pair of frames with shared random parameters.
 
+  Flips only move pixels, so without colour jitter the frames keep their uint8
+  values; colour jitter works on floats in [0, 1], and its result is returned as such
+  (rounding it back to 8 bits would change the numbers).
+
   Args:
     frames: uint8 ``(2, S, S, 3)``: source then driving.
     seed: int64 ``(2,)`` stateless seed of this element.
@@ -90,10 +94,9 @@ def augment_pair(frames: tf.Tensor, seed: tf.Tensor, *, horizontal_flip: bool,
     jitter: ``brightness``, ``contrast``, ``saturation`` and ``hue`` strengths.
 
   Returns:
-    float32 ``(2, S, S, 3)`` in [0, 1].
+    uint8 ``(2, S, S, 3)``, or float32 in [0, 1] with `use_color_jitter`.
   """
   streams = tf.random.experimental.stateless_split(seed, num=_NUM_STREAMS)
-  frames = tf.image.convert_image_dtype(frames, tf.float32)
   if horizontal_flip:
     flip = tf.random.stateless_uniform([], streams[0]) < 0.5
     frames = tf.cond(flip, lambda: tf.reverse(frames, axis=[2]), lambda: frames)
@@ -101,21 +104,7 @@ def augment_pair(frames: tf.Tensor, seed: tf.Tensor, *, horizontal_flip: bool,
     swap = tf.random.stateless_uniform([], streams[1]) < 0.5
     frames = tf.cond(swap, lambda: tf.reverse(frames, axis=[0]), lambda: frames)
   if use_color_jitter:
-    frames = color_jitter(frames, streams[2], brightness=jitter["brightness"],
-                          contrast=jitter["contrast"], saturation=jitter["saturation"],
-                          hue=jitter["hue"])
+    frames = color_jitter(tf.image.convert_image_dtype(frames, tf.float32), streams[2],
+                          brightness=jitter["brightness"], contrast=jitter["contrast"],
+                          saturation=jitter["saturation"], hue=jitter["hue"])
   return frames
-
-
-def to_value_range(frames: tf.Tensor, value_range: tuple[float, float]) -> tf.Tensor:
-  """Maps [0, 1] to ``value_range`` (mean 0.5 / std 0.5 gives [-1, 1]).
-
-  Args:
-    frames: float32 array of any shape, in [0, 1].
-    value_range: ``(low, high)``.
-
-  Returns:
-    float32 array of the same shape, in ``[low, high]``.
-  """
-  low, high = float(value_range[0]), float(value_range[1])
-  return frames * (high - low) + low

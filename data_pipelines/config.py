@@ -39,7 +39,9 @@ def datasets_config(**overrides: Any) -> ml_collections.ConfigDict:
     root: dataset root directory (required for ``'folder'`` and ``'tfds'``).
     train_split / eval_split: split folder (or TFDS split) names.
     image_size: side of the square output frames, in pixels.
-    value_range: (low, high) of the float32 output frames.
+    value_range: (low, high) of the frames the model sees. The pipelines deliver
+      uint8 frames (float32 in [0, 1] with colour jitter); the trainer maps them to
+      this range on the device (`data_pipelines.value_table`).
     id_sampling: sample a person first, then one of their videos (VoxCeleb names
       ``id10001#...``); otherwise every video is equally likely.
     shuffle_videos: visit the persons/videos of each epoch in a random order;
@@ -50,6 +52,9 @@ def datasets_config(**overrides: Any) -> ml_collections.ConfigDict:
     jitter: maximum brightness/contrast/saturation factors (+-) and hue shift (+-,
       in turns) of the colour jitter.
     skip_bad_files: skip and count unreadable videos instead of raising.
+    max_bad_file_share: with ``skip_bad_files``, the largest share of a host's videos
+      that may turn out unreadable; beyond it the pipeline raises
+      `bad_files.TooManyBadFilesError` naming them.
     max_videos: if set, only the first ``max_videos`` videos (sorted by name) of each
       split are used; for quick experiments.
     synthetic: the procedural dataset: ``seed``, identities per split, videos per
@@ -80,6 +85,7 @@ def datasets_config(**overrides: Any) -> ml_collections.ConfigDict:
   config.jitter = ml_collections.ConfigDict(
       dict(brightness=0.1, contrast=0.1, saturation=0.1, hue=0.1))
   config.skip_bad_files = False
+  config.max_bad_file_share = 0.01
   config.max_videos = ml_collections.config_dict.placeholder(int)
   config.synthetic = ml_collections.ConfigDict(
       dict(seed=0, num_train_identities=16, num_test_identities=4,
@@ -144,6 +150,8 @@ def validate_datasets_config(config: ml_collections.ConfigDict) -> None:
   for field in ("id_sampling", "shuffle_videos", "horizontal_flip", "time_flip",
                 "color_jitter", "skip_bad_files"):
     _require(isinstance(config[field], bool), field, "True or False", config[field])
+  _require(_is_number(config.max_bad_file_share) and 0 <= config.max_bad_file_share <= 1,
+           "max_bad_file_share", "a number in [0, 1]", config.max_bad_file_share)
   for field in ("brightness", "contrast", "saturation"):
     value = config.jitter[field]
     _require(_is_number(value) and 0 <= value <= 1, f"jitter.{field}",

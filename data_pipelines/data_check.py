@@ -2,7 +2,10 @@
 
 Every video is listed and fully decoded through the same readers the pipelines use,
 at the configured frame size, so a file that would stop (or be skipped by) a
-multi-day job shows up here first, with the reason.
+multi-day job shows up here first, with the reason. The training pipeline decodes
+only the frames it samples; this check decodes them all. A video needs one frame to
+give training pairs and two (a source and another frame) for evaluation, so videos
+of the evaluation splits (``test``) are held to the second rule.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import os
 from typing import Callable, Sequence
 
 from data_pipelines.bad_files import BadFile, BadVideoError, EmptyDatasetError
-from data_pipelines.sources.folder import list_video_paths
 from data_pipelines.pair_sampling import person_id
+from data_pipelines.readers.video import MIN_EVAL_FRAMES, check_frame_count
 from data_pipelines.readers.video_files import open_video
+from data_pipelines.sources.folder import list_video_entries
 
 
 @dataclasses.dataclass
@@ -84,11 +88,16 @@ class DatasetReport:
     return "\n".join(lines)
 
 
-def _check_video(path: str, image_size: int) -> int:
-  return len(open_video(path, image_size).read_all())
+def _check_video(path: str, is_dir: bool, image_size: int, for_evaluation: bool) -> int:
+  # read_all already requires `MIN_PAIR_FRAMES` (one frame).
+  frames = len(open_video(path, image_size, is_dir=is_dir).read_all())
+  if for_evaluation:
+    check_frame_count(path, frames, MIN_EVAL_FRAMES, "evaluation")
+  return frames
 
 
-def check_split(root: str, split: str, image_size: int, *, workers: int = 2,
+def check_split(root: str, split: str, image_size: int, *, for_evaluation: bool = False,
+                workers: int = 2,
                 progress: Callable[[int, int], None] | None = None) -> SplitReport:
   """Reads every video of one split.
 
@@ -96,6 +105,8 @@ def check_split(root: str, split: str, image_size: int, *, workers: int = 2,
     root: dataset root.
     split: split name.
     image_size: frame size to read at.
+    for_evaluation: hold videos to `MIN_EVAL_FRAMES` (a source and another frame)
+      instead of one frame.
     workers: videos decoded in parallel.
     progress: called with ``(videos done, videos total)`` after each video.
 
@@ -104,13 +115,15 @@ def check_split(root: str, split: str, image_size: int, *, workers: int = 2,
   """
   report = SplitReport(split=split, folder=os.path.join(root, split))
   try:
-    paths = list_video_paths(root, split)
+    entries = list_video_entries(root, split)
   except (FileNotFoundError, EmptyDatasetError) as error:
     report.problem = str(error)
     return report
+  paths = [path for path, _ in entries]
   persons = set()
   with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-    futures = [pool.submit(_check_video, path, image_size) for path in paths]
+    futures = [pool.submit(_check_video, path, is_dir, image_size, for_evaluation)
+               for path, is_dir in entries]
     for done, (path, future) in enumerate(zip(paths, futures), start=1):
       try:
         report.frames += future.result()
@@ -127,7 +140,7 @@ def check_split(root: str, split: str, image_size: int, *, workers: int = 2,
 
 
 def scan_dataset(root: str, image_size: int, splits: Sequence[str] = ("train", "test"),
-                 *, workers: int = 2,
+                 *, eval_splits: Sequence[str] = ("test",), workers: int = 2,
                  progress: Callable[[str, int, int], None] | None = None
                  ) -> DatasetReport:
   """Reads every video of a folder tree.
@@ -136,6 +149,8 @@ def scan_dataset(root: str, image_size: int, splits: Sequence[str] = ("train", "
     root: dataset root (``root/<split>/<video>``).
     image_size: frame size to read at.
     splits: splits to check.
+    eval_splits: those of `splits` that evaluation reads (their videos need
+      `MIN_EVAL_FRAMES`; the default ``datasets.eval_split`` is ``'test'``).
     workers: videos decoded in parallel.
     progress: called with ``(split, videos done, videos total)``.
 
@@ -151,6 +166,7 @@ def scan_dataset(root: str, image_size: int, splits: Sequence[str] = ("train", "
   for split in splits:
     callback = None if progress is None else (
         lambda done, total, split=split: progress(split, done, total))
-    reports.append(check_split(root, split, image_size, workers=workers,
+    reports.append(check_split(root, split, image_size,
+                               for_evaluation=split in eval_splits, workers=workers,
                                progress=callback))
   return DatasetReport(root=root, image_size=image_size, splits=reports)

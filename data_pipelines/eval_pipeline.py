@@ -10,7 +10,12 @@ shape only.
 `build_eval_pipeline` deals the split's videos out to the hosts (every
 ``process_count``-th video), opens this host's through the dataset kind
 (`data_pipelines.sources`), reads each whole (`read_videos`, decoding in the graph for
-kinds that store encoded frames) and batches the frames (`frames_to_batches`).
+kinds that store encoded frames) and batches the frames (`frames_to_batches`). Frames
+stay uint8; the evaluation step maps them to the model's range (`value_table`).
+
+The pass is lazy: videos are read as batches are taken, at most `VIDEOS_IN_FLIGHT`
+at a time, and at most `BATCHES_AHEAD` batches wait, so host memory is bounded by a
+few videos whatever the split's size.
 """
 
 from __future__ import annotations
@@ -22,16 +27,20 @@ import numpy as np
 import tensorflow as tf
 
 from data_pipelines import sources
-from data_pipelines.augment import to_value_range
 from data_pipelines.bad_files import BadFileLog, BadVideoError
 from data_pipelines.config import validate_datasets_config
 from data_pipelines.pair_sampling import host_share
 from data_pipelines.pipeline_inputs import open_pipeline_inputs
-from data_pipelines.readers.video import Video
+from data_pipelines.readers.video import MIN_EVAL_FRAMES, Video, check_frame_count
 from data_pipelines.shutdown_guard import GuardedReader
 from data_pipelines.sources.base import DatasetSource, StoredFrame
 
 AUTOTUNE = tf.data.AUTOTUNE
+
+# Whole videos read (or decoded) at the same time, and batches prepared ahead: what
+# bounds the pipeline's memory.
+VIDEOS_IN_FLIGHT = 2
+BATCHES_AHEAD = 2
 
 
 class VideoReader:
@@ -63,10 +72,15 @@ class VideoReader:
       stores them (uint8 ``(T, S, S, 3)`` for most kinds; none when not ok).
 
     Raises:
-      BadVideoError: for an unreadable video unless bad files are skipped.
+      BadVideoError: for an unreadable video, or one of fewer than `MIN_EVAL_FRAMES`
+        frames (a source and another frame), unless bad files are skipped.
+      TooManyBadFilesError: once the bad share exceeds the configured limit.
     """
+    video = self._videos[int(index)]
     try:
-      return np.True_, self._videos[int(index)].read_all()
+      frames = video.read_all()
+      check_frame_count(video.path, len(frames), MIN_EVAL_FRAMES, "evaluation")
+      return np.True_, frames
     except BadVideoError as error:
       if not self._skip_bad_files:
         raise
@@ -100,28 +114,26 @@ def read_videos(video_indices: Sequence[int], reader, source: DatasetSource
     return stopped, ok, tf.cast(index, tf.int32), frames
 
   indices = tf.data.Dataset.from_tensor_slices(np.asarray(video_indices, np.int64))
-  # Whole videos can be large, so only a couple are decoded ahead.
-  videos = indices.map(read, num_parallel_calls=2, deterministic=True)
+  # Whole videos can be large, so only a couple are read ahead.
+  videos = indices.map(read, num_parallel_calls=VIDEOS_IN_FLIGHT, deterministic=True)
   videos = videos.take_while(lambda stopped, ok, index, frames: tf.logical_not(stopped))
   videos = videos.filter(lambda stopped, ok, index, frames: ok)
   videos = videos.map(lambda stopped, ok, index, frames: (index, frames))
   if source.decodes_in_graph:
     videos = videos.map(lambda index, frames: (index, source.decode(frames)),
-                        num_parallel_calls=2, deterministic=True)
+                        num_parallel_calls=VIDEOS_IN_FLIGHT, deterministic=True)
   return videos
 
 
-def frames_to_batches(videos: tf.data.Dataset, batch_size: int,
-                      value_range: Sequence[float]) -> tf.data.Dataset:
+def frames_to_batches(videos: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
   """Turns whole videos into padded batches of (source, driving) frames.
 
   Args:
     videos: dataset of ``(video_index, uint8 (T, S, S, 3))``.
     batch_size: elements per batch.
-    value_range: ``(low, high)`` of the float frames.
 
   Returns:
-    Dataset of dicts with ``source`` and ``driving`` (float32 ``(B, S, S, 3)``),
+    Dataset of dicts with ``source`` and ``driving`` (uint8 ``(B, S, S, 3)``),
     ``video_index`` and ``frame_index`` (int32 ``(B,)``) and ``mask`` (bool ``(B,)``,
     False for padding).
   """
@@ -134,13 +146,6 @@ def frames_to_batches(videos: tf.data.Dataset, batch_size: int,
                                     "video_index": video_index,
                                     "frame_index": e["frame_index"]})
 
-  def normalise(element):
-    element = dict(element)
-    for key in ("source", "driving"):
-      element[key] = to_value_range(
-          tf.image.convert_image_dtype(element[key], tf.float32), value_range)
-    return element
-
   def pad(batch):
     count = tf.shape(batch["driving"])[0]
     padded = {}
@@ -152,11 +157,15 @@ def frames_to_batches(videos: tf.data.Dataset, batch_size: int,
     return padded
 
   elements = videos.flat_map(frames_of)
-  elements = elements.map(normalise, num_parallel_calls=AUTOTUNE, deterministic=True)
   batches = elements.batch(batch_size, drop_remainder=False).map(pad)
   options = tf.data.Options()
   options.deterministic = True
-  return batches.with_options(options).prefetch(AUTOTUNE)
+  # Fixed, small buffers only: tf.data's default rewrites would parallelise the maps
+  # above and put autotuned prefetch buffers behind them, which read videos ahead
+  # (9 instead of 5 here before the first batch of one-video batches was taken).
+  options.experimental_optimization.map_parallelization = False
+  options.experimental_optimization.inject_prefetch = False
+  return batches.with_options(options).prefetch(BATCHES_AHEAD)
 
 
 def eval_video_names(config: ml_collections.ConfigDict) -> list[str]:
@@ -189,7 +198,7 @@ def build_eval_pipeline(config: ml_collections.ConfigDict, batch_size: int, *,
 
   Returns:
     A finite dataset of dicts: ``source`` (the video's first frame) and ``driving``
-    float32 ``(batch_size, S, S, 3)``; ``video_index`` (into `eval_video_names`) and
+    uint8 ``(batch_size, S, S, 3)``; ``video_index`` (into `eval_video_names`) and
     ``frame_index`` int32 ``(batch_size,)``; ``mask`` bool ``(batch_size,)``, False
     for the padding of the last batch.
 
@@ -204,9 +213,13 @@ def build_eval_pipeline(config: ml_collections.ConfigDict, batch_size: int, *,
   source = inputs.source
   share = host_share(source.video_names, False, inputs.process_index,
                      inputs.process_count, allow_empty=True)
+  inputs.bad_file_log.cover(
+      f"{source.split} split of the {config.name!r} dataset, host "
+      f"{inputs.process_index} of {inputs.process_count}", len(share),
+      config.max_bad_file_share)
   videos = source.open_videos(share, skip_bad_files=config.skip_bad_files,
                               bad_file_log=inputs.bad_file_log)
   reader = VideoReader(videos, source.stored_frame, skip_bad_files=config.skip_bad_files,
                        bad_file_log=inputs.bad_file_log)
   frames = read_videos(sorted(videos), reader, source)
-  return frames_to_batches(frames, batch_size, config.value_range)
+  return frames_to_batches(frames, batch_size)

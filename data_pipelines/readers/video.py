@@ -18,24 +18,30 @@ from data_pipelines.bad_files import BadVideoError
 from data_pipelines.readers.frames import as_rgb8, resize_frame
 from data_pipelines.pair_sampling import person_id, sample_frame_pair
 
-# FOMM needs two distinct frames per pair; so does the reconstruction protocol
-# (a source and at least one other frame).
-MIN_FRAMES = 2
+# Frames a video needs. Training pairs are drawn with replacement (as FOMM and the
+# official code draw them), so one frame gives a pair; the reconstruction protocol
+# needs a source and at least one other frame. Readers check the first rule; the
+# evaluation pipeline and `mcc-jax check-data` (for the test split) the second.
+MIN_PAIR_FRAMES = 1
+MIN_EVAL_FRAMES = 2
 
 
-def check_frame_count(path: str, num_frames: int) -> None:
+def check_frame_count(path: str, num_frames: int, minimum: int = MIN_PAIR_FRAMES,
+                      purpose: str = "a video") -> None:
   """Raises unless a video has enough frames.
 
   Args:
     path: the video, for the message.
     num_frames: how many frames it has.
+    minimum: frames needed (`MIN_PAIR_FRAMES` or `MIN_EVAL_FRAMES`).
+    purpose: what needs them, for the message (``'evaluation'``).
 
   Raises:
-    BadVideoError: if ``num_frames < MIN_FRAMES``.
+    BadVideoError: if ``num_frames < minimum``.
   """
-  if num_frames < MIN_FRAMES:
-    raise BadVideoError(path, f"has {num_frames} frame(s); a video needs at least "
-                              f"{MIN_FRAMES}")
+  if num_frames < minimum:
+    raise BadVideoError(path, f"has {num_frames} frame(s); {purpose} needs at least "
+                              f"{minimum}")
 
 
 class Video(abc.ABC):
@@ -63,7 +69,9 @@ class Video(abc.ABC):
 
   @abc.abstractmethod
   def read_pair(self, rng: np.random.Generator) -> np.ndarray:
-    """Reads two distinct frames drawn uniformly, earlier frame first.
+    """Reads two frames drawn by `pair_sampling.sample_frame_pair`, earlier first.
+
+    The two may be the same frame (drawn with replacement).
 
     Args:
       rng: generator that decides the frame indices.
@@ -81,7 +89,7 @@ class Video(abc.ABC):
     """Reads every frame in order.
 
     Returns:
-      ``uint8`` array of shape ``(T, S, S, 3)`` with ``T >= 2`` (for kinds that decode
+      ``uint8`` array of shape ``(T, S, S, 3)`` with ``T >= 1`` (for kinds that decode
       in the graph: the stored frames, ``(T, *stored shape)``).
 
     Raises:
@@ -104,7 +112,7 @@ class ArrayVideo(Video):
       image_size: side of the frames to return.
 
     Raises:
-      BadVideoError: if there are fewer than two frames.
+      BadVideoError: if there is no frame.
     """
     super().__init__(name, name, image_size)
     check_frame_count(name, len(frames))

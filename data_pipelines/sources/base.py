@@ -123,7 +123,10 @@ class DatasetSource(abc.ABC):
 
   @abc.abstractmethod
   def open(self, position: int) -> Video:
-    """Opens the reader of one video.
+    """Opens the reader of one video, reading as little as possible.
+
+    The training pipeline opens all of a host's videos at start, so a video's files
+    should be read on its first read, not here.
 
     Args:
       position: index into `video_names`.

@@ -3,8 +3,8 @@
 ``root/train`` and ``root/test`` each hold one entry per video, in any format of
 `data_pipelines.readers.video_files` (frame folder, mp4 and other containers, gif,
 PNG/JPEG strip). Entries that are not videos (``.DS_Store``, text files) are ignored.
-Listing a split reads only its top folder; a video's own folder or file is opened
-only by the host that reads it, and its frames only when they are read.
+Listing a split is one pass over its top folder's entries; a video's own folder or
+file is opened only by the host that reads it, when it first reads it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import ml_collections
 from data_pipelines.bad_files import BadFileLog, EmptyDatasetError
 from data_pipelines.readers.video import Video
 from data_pipelines.readers.video_files import (GIF_EXTENSION, VIDEO_EXTENSIONS,
-                                                is_video_path, open_video)
+                                                open_video, video_format)
 from data_pipelines.sources.base import DatasetSource
 
 
@@ -45,8 +45,39 @@ def split_folder(root: str, split: str) -> str:
   return folder
 
 
+def list_video_entries(root: str, split: str) -> list[tuple[str, bool]]:
+  """Lists the video entries of a split in one pass over its directory entries.
+
+  Only the split folder is read: whether an entry is a folder comes from the
+  directory listing itself (``os.scandir``; file systems that do not report entry
+  types make Python look each one up), and no video folder or file is opened.
+
+  Args:
+    root: dataset root.
+    split: split name.
+
+  Returns:
+    ``(path, is_dir)`` of the frame folders and video/GIF/strip files of
+    ``root/split``, sorted by name.
+
+  Raises:
+    FileNotFoundError: if the root or the split folder is missing.
+    EmptyDatasetError: if the split holds no video.
+  """
+  folder = split_folder(root, split)
+  with os.scandir(folder) as scan:
+    entries = [(entry.name, entry.is_dir()) for entry in scan]
+  entries = sorted((name, is_dir) for name, is_dir in entries
+                   if video_format(name, is_dir) is not None)
+  if not entries:
+    raise EmptyDatasetError(
+        f"split folder {folder!r} holds no video: expected frame folders or files ending "
+        f"in {', '.join(VIDEO_EXTENSIONS + (GIF_EXTENSION, '.png', '.jpg'))}")
+  return [(os.path.join(folder, name), is_dir) for name, is_dir in entries]
+
+
 def list_video_paths(root: str, split: str) -> list[str]:
-  """Lists the video entries of a split, sorted by name.
+  """Lists the video entries of a split, sorted by name (see `list_video_entries`).
 
   Args:
     root: dataset root.
@@ -59,14 +90,7 @@ def list_video_paths(root: str, split: str) -> list[str]:
     FileNotFoundError: if the root or the split folder is missing.
     EmptyDatasetError: if the split holds no video.
   """
-  folder = split_folder(root, split)
-  paths = [os.path.join(folder, name) for name in sorted(os.listdir(folder))]
-  paths = [p for p in paths if is_video_path(p)]
-  if not paths:
-    raise EmptyDatasetError(
-        f"split folder {folder!r} holds no video: expected frame folders or files ending "
-        f"in {', '.join(VIDEO_EXTENSIONS + (GIF_EXTENSION, '.png', '.jpg'))}")
-  return paths
+  return [path for path, _ in list_video_entries(root, split)]
 
 
 def open_split(root: str, split: str, image_size: int, *, skip_bad_files: bool,
@@ -118,16 +142,18 @@ class FolderSource(DatasetSource):
       EmptyDatasetError: if the split holds no video.
     """
     super().__init__(config, split)
-    self._paths = list_video_paths(config.root, split)[:config.max_videos]
+    self._entries = list_video_entries(config.root, split)[:config.max_videos]
+    self._names = [os.path.basename(path) for path, _ in self._entries]
 
   @property
   def video_names(self) -> list[str]:
     """File and folder names of the split's videos, sorted."""
-    return [os.path.basename(p) for p in self._paths]
+    return self._names
 
   def open(self, position: int) -> Video:
-    """See `DatasetSource.open`; frame folders are listed here, files only when read."""
-    return open_video(self._paths[position], self.image_size)
+    """See `DatasetSource.open`; reads nothing (frame folders are listed when read)."""
+    path, is_dir = self._entries[position]
+    return open_video(path, self.image_size, is_dir=is_dir)
 
 
 DATASET_SOURCE = FolderSource

@@ -57,11 +57,14 @@ def open_manager(workdir: str | pathlib.Path, *, max_to_keep: int | None = None,
     workdir: the training run's directory.
     max_to_keep: keep only this many most recent checkpoints (None: all).
     asynchronous: save in a background thread (training goes on while it writes).
-    create: create the directory if missing.
+    create: open for writing (the training run's own manager): create the directory
+      if missing and remove the temporary directories of saves that never finished.
+      Otherwise the manager only reads: a save in progress (another process writing
+      the same run, possibly on other hosts) is left alone.
   """
   options = ocp.CheckpointManagerOptions(
       max_to_keep=max_to_keep, enable_async_checkpointing=asynchronous, create=create,
-      cleanup_tmp_directories=True)
+      cleanup_tmp_directories=create, read_only=not create)
   return ocp.CheckpointManager(checkpoint_directory(workdir), options=options,
                                item_names=ITEMS)
 

@@ -5,12 +5,15 @@
 A thin shell around :func:`mcc_jax.train.trainer.train_and_evaluate`, as in the Flax
 examples: the configuration comes from ml_collections' ``config_flags``; everything
 else happens in the trainer. Running it again with the same workdir resumes from the
-newest checkpoint.
+newest checkpoint. Bad input found before training starts (the configuration, the
+workdir, the dataset, weights, batch sizes against the mesh, another model's checkpoint)
+is printed as one line naming it, with exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,5 +32,11 @@ def run(args: argparse.Namespace) -> int:
   from mcc_jax.train import trainer  # pylint: disable=import-outside-toplevel
   from absl import logging  # pylint: disable=import-outside-toplevel
   logging.set_verbosity(logging.INFO)
-  trainer.train_and_evaluate(config, args.workdir)
+  try:
+    trainer.train_and_evaluate(config, args.workdir)
+  except (trainer.StartupError, trainer.DataStoppedError) as error:
+    # Bad input (found before training, or too many bad videos during it): one line, no
+    # traceback (a bug keeps its own).
+    print(f"mcc-jax train: error: {' '.join(str(error).split())}", file=sys.stderr)
+    return 2
   return 0

@@ -1,8 +1,8 @@
 """The test videos of a ``datasets`` block, one whole video at a time, as ``uint8`` frames.
 
 :func:`data_pipelines.build_eval_pipeline` plays every test video frame by frame in
-batches that may span videos; this module regroups them into videos and turns the
-float frames back into the integers they were decoded from. Unreadable videos are
+batches of uint8 frames that may span videos; this module regroups them into videos.
+Unreadable videos are
 skipped and recorded in a :class:`data_pipelines.BadFileLog`, so one broken file does
 not end an evaluation.
 """
@@ -44,8 +44,10 @@ def evaluation_datasets_config(datasets: ml_collections.ConfigDict, *,
                                max_videos: int | None = None) -> ml_collections.ConfigDict:
   """A copy of a ``datasets`` block set up for evaluation.
 
-  Unreadable videos are skipped (and counted) whatever ``skip_bad_files`` says;
-  ``max_videos`` keeps the first videos by name.
+  Unreadable videos are skipped (and counted) whatever ``skip_bad_files`` says, and
+  however many there are (``max_bad_file_share`` 1: the report says how many were
+  skipped; the share limit is for training runs); ``max_videos`` keeps the first
+  videos by name.
 
   Args:
     datasets: the ``datasets`` block.
@@ -56,6 +58,8 @@ def evaluation_datasets_config(datasets: ml_collections.ConfigDict, *,
   """
   config = ml_collections.ConfigDict(datasets.to_dict())
   config.skip_bad_files = True
+  # Also fills the field in blocks saved before it existed.
+  config.max_bad_file_share = 1.0
   if max_videos is not None:
     if max_videos < 1:
       raise ValueError(f"max_videos must be at least 1, got {max_videos}")
@@ -93,11 +97,6 @@ def _empty_message(datasets: ml_collections.ConfigDict, detail: str) -> str:
           f"nothing to evaluate: {detail}")
 
 
-def _to_uint8(frames: np.ndarray, value_range) -> np.ndarray:
-  low, high = float(value_range[0]), float(value_range[1])
-  return np.round((frames - low) / (high - low) * 255.0).clip(0, 255).astype(np.uint8)
-
-
 def read_test_videos(datasets: ml_collections.ConfigDict, *, max_frames: int | None = None,
                      bad_file_log=None) -> Iterator[EvalVideo]:
   """Yields the readable test videos in name order.
@@ -118,7 +117,7 @@ def read_test_videos(datasets: ml_collections.ConfigDict, *, max_frames: int | N
   current, parts, count = None, [], 0
 
   def finish():
-    frames = _to_uint8(np.concatenate(parts), datasets.value_range)
+    frames = np.concatenate(parts)  # The pipeline's frames are uint8 already.
     return EvalVideo(index=current, name=names[current], frames=frames, total_frames=count)
 
   for batch in pipeline.as_numpy_iterator():

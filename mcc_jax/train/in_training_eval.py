@@ -12,14 +12,17 @@ averaged over frames (the formulas: :mod:`mcc_jax.ops.image_metrics`). These are
 trainer's running check; ``mcc-jax evaluate`` (:mod:`mcc_jax.evaluation`) runs the
 paper's whole protocol on a saved model.
 
-Multi-host: each host reconstructs its share of the videos; hosts pad their batch
-lists to the same length (padding is masked out) so that every host runs the same
-number of global steps.
+Evaluation streams: one batch at a time from the pipeline, so a host holds a few
+batches whatever the test split's size. Multi-host: each host reconstructs its share of
+the videos; a host that runs out feeds masked stand-ins while another still has frames,
+so that every host runs the same number of global steps (:func:`padded_batches`). The
+step runs on whatever mesh the training state lives on (parameters sharded or not).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+import itertools
+from typing import Any, Callable, Iterable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -56,25 +59,47 @@ def make_eval_step(reconstruct: Callable[..., jax.Array]) -> Callable[..., dict[
   return eval_step
 
 
-def pad_to_common_length(batches: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
-  """Pads this host's list of batches with masked copies to the longest host's length."""
-  count = len(batches)
-  longest = int(np.max(multihost_utils.process_allgather(np.array(count)))) if (
-      jax.process_count() > 1) else count
-  if count == 0 and longest > 0:
-    raise ValueError("this host has no evaluation batch to pad from; use at least as many "
-                     "test videos as processes")
-  padded = list(batches)
-  while len(padded) < longest:
-    filler = dict(batches[-1])
-    filler["mask"] = np.zeros_like(filler["mask"])
-    padded.append(filler)
-  return padded
+def padded_batches(local_batches: Iterable[dict[str, np.ndarray]],
+                   filler: dict[str, np.ndarray], max_batches: int | None = None
+                   ) -> Iterator[dict[str, np.ndarray]]:
+  """This host's evaluation batches, streamed, padded so that every host yields as many.
+
+  Batches are read one at a time (host memory holds what the pipeline prefetches, not
+  the split). On several processes, after each batch the hosts tell each other whether
+  they had one; a host that has run out yields ``filler`` (its ``mask`` all False) while
+  another still has batches, and all stop together. Hosts can hold unequal numbers of
+  frames (their shares of the videos differ in length) or none at all.
+
+  Args:
+    local_batches: this host's batches (``source``, ``driving``, ``mask``, ...).
+    filler: a batch of the same shapes whose ``mask`` is all False.
+    max_batches: stop after this many (``config.eval_max_batches``); None for all.
+
+  Yields:
+    Host-local batches, the same number on every host.
+  """
+  iterator = iter(local_batches)
+  for index in itertools.count():
+    if max_batches and index >= max_batches:
+      return
+    local = next(iterator, None)
+    has_batch = local is not None
+    if jax.process_count() > 1:
+      has_batch_anywhere = bool(np.any(multihost_utils.process_allgather(np.array(has_batch))))
+    else:
+      has_batch_anywhere = has_batch
+    if not has_batch_anywhere:
+      return
+    yield local if has_batch else filler
 
 
 def evaluate(eval_step: Callable, variables: Any, batches: Iterable[dict[str, jax.Array]]
              ) -> dict[str, float]:
-  """Runs ``eval_step`` over global batches and returns mean PSNR, L1 and the frame count."""
+  """Runs ``eval_step`` over global batches and returns mean PSNR, L1 and the frame count.
+
+  The sums stay on the device until the end (one transfer), so the loop over batches
+  does not wait for each one.
+  """
   totals = None
   for batch in batches:
     sums = eval_step(variables, batch)

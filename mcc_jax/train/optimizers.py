@@ -1,7 +1,7 @@
 """The official optimisers: Adam with step decay, for the generator side and the discriminator.
 
 All three official optimisers (net_g, motion estimator, discriminator) are Adam with the
-same learning rate, betas and no weight decay, under a multi-step schedule that halves
+same learning rate, betas and no weight decay (``weight_decay`` is torch's coupled L2), under a multi-step schedule that halves
 the rate at iterations 200k and 225k. The official scheduler steps at the start of each
 iteration from the second one on, so iteration ``t`` (counted from 1) runs at the decayed
 rate once ``t > milestone``. optax counts updates from 0 (update ``s`` is iteration
@@ -43,12 +43,19 @@ def learning_rate_schedule(config: Mapping, offset: int = 0) -> optax.Schedule:
 
 
 def adam(config: Mapping, offset: int = 0) -> optax.GradientTransformation:
-  """Adam (or AdamW with ``weight_decay > 0``) with the scheduled learning rate."""
+  """Adam with the scheduled learning rate, and ``weight_decay`` as torch applies it.
+
+  ``torch.optim.Adam(weight_decay=w)`` adds ``w * param`` to the gradient before the
+  moments (coupled L2), which is ``optax.add_decayed_weights`` ahead of Adam; optax's
+  ``adamw`` would decay the parameters after the moments (decoupled), another update.
+  The official recipe uses no weight decay; with ``weight_decay = 0`` this is plain
+  ``optax.adam``.
+  """
   schedule = learning_rate_schedule(config, offset)
+  transform = optax.adam(schedule, b1=config["b1"], b2=config["b2"], eps=ADAM_EPS)
   if config["weight_decay"]:
-    return optax.adamw(schedule, b1=config["b1"], b2=config["b2"], eps=ADAM_EPS,
-                       weight_decay=config["weight_decay"])
-  return optax.adam(schedule, b1=config["b1"], b2=config["b2"], eps=ADAM_EPS)
+    return optax.chain(optax.add_decayed_weights(config["weight_decay"]), transform)
+  return transform
 
 
 def make_optimizers(config: Mapping, discriminator_start_step: int = 0) -> Optimizers:

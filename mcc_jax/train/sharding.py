@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 AXES = ("data", "fsdp")
 BATCH_AXES = ("data", "fsdp")
@@ -47,21 +47,34 @@ def mesh_shape(config: Mapping[str, Any], num_devices: int) -> tuple[int, int]:
 
 
 def make_mesh(config: Mapping[str, Any], devices: Sequence[jax.Device] | None = None) -> Mesh:
-  """The ``(data, fsdp)`` mesh of ``config.mesh`` over ``devices`` (default: all)."""
+  """The ``(data, fsdp)`` mesh of ``config.mesh`` over ``devices`` (default: all).
+
+  Devices are placed by ``jax.make_mesh``, which follows the interconnect's topology
+  (on a TPU slice, neighbours along an axis are neighbours on the chip torus), with
+  both axes in automatic sharding mode as the step's shardings expect. A multi-slice
+  TPU job would need a hybrid mesh (``mesh_utils.create_hybrid_device_mesh``), which
+  ``jax.make_mesh`` refuses with a message.
+  """
   devices = list(jax.devices() if devices is None else devices)
   shape = mesh_shape(config, len(devices))
-  return Mesh(np.asarray(devices).reshape(shape), AXES)
+  return jax.make_mesh(shape, AXES, axis_types=(AxisType.Auto,) * len(AXES), devices=devices)
 
 
-def check_batch_size(batch_size: int, mesh: Mesh) -> None:
-  """Raises naming ``config.batch_size`` when the mesh cannot split the batch evenly."""
+def check_batch_size(batch_size: int, mesh: Mesh, field: str = "batch_size") -> None:
+  """Raises naming ``config.<field>`` when the mesh or the hosts cannot split a batch evenly.
+
+  Args:
+    batch_size: the global batch size.
+    mesh: the device mesh.
+    field: the configuration field it comes from (``batch_size``, ``eval_batch_size``).
+  """
   shards = math.prod(mesh.shape[axis] for axis in BATCH_AXES)
   if batch_size % shards:
     raise ValueError(
-        f"config.batch_size={batch_size} cannot be split over the mesh "
+        f"config.{field}={batch_size} cannot be split over the mesh "
         f"{dict(mesh.shape)}: it must be a multiple of data x fsdp = {shards}")
   if batch_size % jax.process_count():
-    raise ValueError(f"config.batch_size={batch_size} is not a multiple of the "
+    raise ValueError(f"config.{field}={batch_size} is not a multiple of the "
                      f"{jax.process_count()} processes")
 
 

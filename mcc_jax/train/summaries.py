@@ -16,6 +16,7 @@ import numpy as np
 
 from mcc_jax import ops
 from mcc_jax.models.reenactment import reenact
+from mcc_jax.train import batch_input
 from mcc_jax.visualization import flow as flow_pictures
 
 PREVIEW_EXAMPLES = 4
@@ -43,12 +44,14 @@ class Preview:
       batch), or None.
   """
 
-  def __init__(self, models, replicated_sharding):
+  def __init__(self, models, replicated_sharding, value_range=(-1.0, 1.0)):
     self.batch = None
 
     def pictures(state, batch):
-      source = batch["source"][:PREVIEW_EXAMPLES]
-      driving = batch["driving"][:PREVIEW_EXAMPLES]
+      batch = batch_input.model_batch(
+          {key: batch[key][:PREVIEW_EXAMPLES] for key in batch_input.FRAME_KEYS},
+          value_range)
+      source, driving = batch["source"], batch["driving"]
       variables = {"motion_estimator": state.variables("motion_estimator"),
                    "generator": state.variables("generator", ema=True)}
       out = reenact(models.motion_estimator, models.generator, variables, source,

@@ -32,11 +32,13 @@ import numpy as np
 from absl import logging
 from clu import metric_writers
 from clu import periodic_actions
+from jax.experimental import multihost_utils
 
 from mcc_jax import losses
 from mcc_jax.checkpoints import training_runs
 from mcc_jax.models import batch_groups
 from mcc_jax.models import factory
+from mcc_jax.train import batch_input
 from mcc_jax.train import in_training_eval
 from mcc_jax.train import sharding
 from mcc_jax.train import summaries
@@ -66,25 +68,74 @@ class TrainSummary:
   eval_metrics: dict[str, float]
 
 
-def _host_batches(config: ml_collections.ConfigDict, start_step: int
-                  ) -> Iterator[dict[str, np.ndarray]]:
+class StartupError(ValueError):
+  """Something a user can fix, found before training started: the configuration, the
+  workdir, the dataset, the perceptual network's weights, the batch sizes against the
+  mesh, or a checkpoint of another model. The message names it; ``mcc-jax train``
+  prints it as one line."""
+
+
+# What the start-up checks raise for bad input; anything else is a bug and keeps its type.
+_INPUT_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
+
+BAD_FILES = "bad_files.txt"
+
+
+def _host_batches(config: ml_collections.ConfigDict, start_step: int,
+                  bad_file_log) -> Iterator[dict[str, np.ndarray]]:
+  """This host's training batches from step ``start_step`` on: batch k of the stream is a
+  function of (seed, host, k) alone, so a resumed run reads what the uninterrupted run
+  would have read."""
   per_host = config.batch_size // jax.process_count()
-  # A resumed run draws new pairs: its stream is seeded by the step it resumes from.
-  seed = int(config.seed) if start_step == 0 else int(
-      np.random.SeedSequence([int(config.seed), start_step]).generate_state(1)[0] >> 1)
-  dataset = data_pipelines.build_train_pipeline(config.datasets, per_host, seed=seed)
+  dataset = data_pipelines.build_train_pipeline(config.datasets, per_host,
+                                                seed=int(config.seed), start_batch=start_step,
+                                                bad_file_log=bad_file_log)
   return dataset.as_numpy_iterator()
 
 
-def _eval_batches(config: ml_collections.ConfigDict) -> list[dict[str, np.ndarray]]:
+def _eval_batches(config: ml_collections.ConfigDict, mesh, bad_file_log
+                  ) -> Iterator[dict[str, jax.Array]]:
+  """The test split's reconstruction batches as global arrays, streamed and padded."""
   per_host = config.eval_batch_size // jax.process_count()
-  dataset = data_pipelines.build_eval_pipeline(config.datasets, per_host)
-  batches = []
-  for i, batch in enumerate(dataset.as_numpy_iterator()):
-    if config.eval_max_batches and i >= config.eval_max_batches:
-      break
-    batches.append({k: batch[k] for k in ("source", "driving", "mask")})
-  return in_training_eval.pad_to_common_length(batches)
+  dataset = data_pipelines.build_eval_pipeline(config.datasets, per_host,
+                                               bad_file_log=bad_file_log)
+  keys = (*batch_input.FRAME_KEYS, "mask")
+  local = ({k: batch[k] for k in keys} for batch in dataset.as_numpy_iterator())
+  size = config.model.image_size
+  frames = np.zeros((per_host, size, size, 3), np.uint8)
+  filler = {"source": frames, "driving": frames, "mask": np.zeros((per_host,), bool)}
+  for batch in in_training_eval.padded_batches(local, filler, config.eval_max_batches):
+    yield data_pipelines.to_global_batch(batch, mesh, sharding.BATCH_AXES)
+
+
+class DataStoppedError(RuntimeError):
+  """The input pipeline stopped the run on bad data the user can fix (e.g. more
+  unreadable videos than ``datasets.max_bad_file_share`` allows); the message names it."""
+
+
+def _bad_file_path(workdir) -> str:
+  name = BAD_FILES if jax.process_count() == 1 else (
+      BAD_FILES.replace(".txt", f".{jax.process_index()}.txt"))
+  return str(workdir / name)
+
+
+def _bad_file_count(log) -> int:
+  """Videos skipped so far on all hosts."""
+  if jax.process_count() > 1:
+    return int(np.sum(multihost_utils.process_allgather(np.array(log.count))))
+  return log.count
+
+
+def _next_batch(iterator):
+  try:
+    return next(iterator)
+  except Exception as error:  # pylint: disable=broad-except
+    # tf.data wraps what a reader raised; too many bad videos is the user's to fix.
+    if "TooManyBadFilesError" in str(error) or isinstance(
+        error, data_pipelines.TooManyBadFilesError):
+      message = str(error).split("TooManyBadFilesError:")[-1]
+      raise DataStoppedError(" ".join(message.split())) from error
+    raise
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
@@ -96,10 +147,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     config: the full configuration (see ``configs/``).
     workdir: where checkpoints, TensorBoard summaries and the config go.
     batches: optional ``batches(start_step)`` returning this host's training batches
-      (``{'source', 'driving'}``, float32 (B / processes, S, S, 3)) from step
-      ``start_step`` on. By default ``data_pipelines`` streams them; a resumed run's
-      stream is seeded with ``(config.seed, start_step)``, so it goes on with new pairs
-      rather than replaying the first ones.
+      (``{'source', 'driving'}``, (B / processes, S, S, 3), uint8 or float32 in [0, 1])
+      from step ``start_step`` on. By default ``data_pipelines`` streams them, batch k
+      being a function of (seed, host, k): a resumed run reads what the uninterrupted
+      run would have read.
     programs: where the compiled programs are kept; pass the same
       :class:`~mcc_jax.train.program.CompiledPrograms` to several runs of one model,
       objective and mesh (a notebook, tests) to compile once. A fresh one by default.
@@ -108,26 +159,35 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     A :class:`TrainSummary`.
 
   Raises:
-    ValueError / FileNotFoundError / PermissionError: for a bad configuration, dataset,
-      weights file or workdir, before any training compute.
-    training_runs.IncompatibleCheckpointError: the workdir holds another model's run.
+    StartupError: for a bad configuration, dataset, weights file, workdir or
+      checkpoint, found before any training compute (the original error is its cause).
+    DataStoppedError: the pipeline stopped the run (too many unreadable videos).
     NonFiniteLossError: a loss or gradient norm became NaN or infinite.
   """
   maybe_initialize_distributed(config)
-  validate_config(config)
-  workdir = check_workdir(workdir)
-  mesh = sharding.make_mesh(config.mesh)
-  sharding.check_batch_size(config.batch_size, mesh)
-  batch_groups.check_group_size(config.batch_size, config.model.batch_norm_group_size)
-  perceptual = losses.load_perceptual_network(config.losses, factory.dtype_of(config.model))
-  checkpointer = training_runs.Checkpointer(
-      workdir, max_to_keep=config.checkpoint.max_to_keep,
-      asynchronous=config.checkpoint.asynchronous)
-  checkpointer.check_compatible(config)
-  start = checkpointer.latest_step() or 0
-  if batches is None:
-    batches = functools.partial(_host_batches, config)
-  batch_iterator = iter(batches(start))  # opens the dataset: bad data fails here
+  try:
+    validate_config(config)
+    workdir = check_workdir(workdir)
+    mesh = sharding.make_mesh(config.mesh)
+    sharding.check_batch_size(config.batch_size, mesh)
+    if config.eval_every_steps:
+      sharding.check_batch_size(config.eval_batch_size, mesh, field="eval_batch_size")
+    batch_groups.check_group_size(config.batch_size, config.model.batch_norm_group_size)
+    perceptual = losses.load_perceptual_network(config.losses,
+                                                factory.dtype_of(config.model))
+    checkpointer = training_runs.Checkpointer(
+        workdir, max_to_keep=config.checkpoint.max_to_keep,
+        asynchronous=config.checkpoint.asynchronous)
+    checkpointer.check_compatible(config)
+    start = checkpointer.latest_step() or 0
+    # One log of skipped videos for the training and the evaluation pipelines.
+    bad_files = data_pipelines.BadFileLog(f"{config.datasets.name!r} dataset")
+    if batches is None:
+      batches = functools.partial(_host_batches, config, bad_file_log=bad_files)
+    batch_iterator = iter(batches(start))
+    first_batch = _next_batch(batch_iterator)  # reads the dataset: bad data fails here
+  except (*_INPUT_ERRORS, DataStoppedError) as error:
+    raise StartupError(str(error)) from error
 
   program = (programs or CompiledPrograms()).get(config, mesh, perceptual)
   if start == 0:
@@ -147,10 +207,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
                                                  writer=writer))
     if config.profile:
       hooks.append(periodic_actions.Profile(num_profile_steps=5, logdir=str(workdir)))
-  eval_step = jax.jit(in_training_eval.make_eval_step(summaries.reconstruct_fn(program.models)),
-                      in_shardings=(program.replicated, program.batch_sharding),
-                      out_shardings=program.replicated)
-  preview = summaries.Preview(program.models, program.replicated) if (
+  value_range = tuple(config.datasets.value_range)
+  preview = summaries.Preview(program.models, program.replicated, value_range) if (
       config.image_every_steps) else None
   buffer = MetricBuffer()
   eval_metrics: dict[str, float] = {}
@@ -173,22 +231,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     elapsed = max(time.time() - interval_start, 1e-9)
     means["steps_per_second"] = interval_steps / elapsed
     means["examples_per_second"] = interval_steps * config.batch_size / elapsed
+    bad_files.append_new_to(_bad_file_path(workdir))
+    means["data/bad_files"] = _bad_file_count(bad_files)
     writer.write_scalars(current_step, means)
     interval_start, interval_steps = time.time(), 0
 
   def run_eval(current_state, current_step):
-    global_batches = (data_pipelines.to_global_batch(b, mesh, sharding.BATCH_AXES)
-                      for b in _eval_batches(config))
-    variables = {"generator": {"params": current_state.ema_params},
-                 "motion_estimator": current_state.variables("motion_estimator")}
-    metrics = in_training_eval.evaluate(eval_step, variables, global_batches)
+    metrics = program.evaluate(current_state, _eval_batches(config, mesh, bad_files))
     writer.write_scalars(current_step, {f"eval/{k}": v for k, v in metrics.items()})
     return metrics
 
   try:
     with StopRequest() as stop:
+      local = first_batch
       while step < config.total_steps:
-        batch = program.global_batch(next(batch_iterator))
+        batch = program.global_batch(local)
         if preview is not None and preview.batch is None:
           preview.batch = batch
         state, metrics = program.step(state, batch, step)
@@ -210,6 +267,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
           log(save(state, step, force=True), step)
           stopped = True
           break
+        if step < config.total_steps:
+          local = _next_batch(batch_iterator)
   finally:
     # Saves already started belong to healthy steps: finish them whatever happened.
     checkpointer.close()

@@ -142,6 +142,31 @@ def test_input_pipeline_benchmark_reports_warm_and_cold_cache(tmp_path):
     assert figures[fmt]["cold"]["drop_method"] == "fadvise"
 
 
+def test_input_pipeline_benchmark_long_clips_case(tmp_path):
+  out = _run("input_pipeline.py", "--case", "long-clips", "--long-clips", "1",
+             "--long-clip-frames", "30", "--long-clip-size", "32", "--batch-size", "2",
+             "--seconds", "0.2", "--json", str(tmp_path / "scale.json"))
+  assert "first batch (s)" in out and "peak RSS (MiB)" in out
+  figures = json.loads((tmp_path / "scale.json").read_text())
+  assert figures["case"] == "long-clips" and list(figures["rows"]) == ["1 clips"]
+  row = figures["rows"]["1 clips"]
+  assert row["first_batch_sec"] > 0 and row["pairs"] > 0
+  assert row["peak_rss_mib"] >= row["rss_after_imports_mib"] > 0
+
+
+def test_input_pipeline_benchmark_many_videos_tree(tmp_path):
+  # In this process (the case itself runs each measurement in a fresh interpreter).
+  benchmark = _load("input_pipeline.py")
+  root = benchmark.write_many_videos(str(tmp_path / "tree"), 1003, 2, 8)
+  folders = sorted((tmp_path / "tree" / "train").iterdir())
+  assert len(folders) == 1003 and folders[0].name == "id00000#0"
+  assert sorted(p.name for p in folders[-1].iterdir()) == ["0000000.png", "0000001.png"]
+  assert (folders[-1] / "0000001.png").stat().st_nlink == 2 * 3 + 1  # 3 videos, 1 file.
+  row = benchmark._child_measurement({"root": root, "image_size": 8, "batch_size": 2,
+                                      "seconds": 0.1})
+  assert row["first_batch_sec"] > 0 and row["pairs"] > 0 and row["peak_rss_mib"] > 0
+
+
 def test_train_step_benchmark_reports_time_and_memory(tmp_path):
   out = _run("train_step.py", "--config", "configs/tiny.py", "--steps", "1", "--remat",
              "--json", str(tmp_path / "train.json"))

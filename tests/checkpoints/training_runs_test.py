@@ -43,3 +43,19 @@ def test_incompatible_resume_is_refused(tmp_path):
   restored = saver.restore({"step": jnp.array(0)})
   np.testing.assert_array_equal(restored["step"], 1)
   saver.close()
+
+
+def test_readers_leave_a_save_in_progress_alone(tmp_path):
+  # Another process (a multi-host run's other hosts, an evaluation job following a live
+  # run) may be writing step 2 while this one reads: opening the run to read must not
+  # remove the save's temporary directory, or the writer fails mid-save.
+  config = tiny.get_config()
+  saver = training_runs.Checkpointer(tmp_path, max_to_keep=2, asynchronous=False)
+  assert saver.save(1, {"step": jnp.array(1)}, config)
+  saver.close()
+  in_progress = tmp_path / "checkpoints" / "2.orbax-checkpoint-tmp" / "state"
+  in_progress.mkdir(parents=True)
+  (in_progress / "part").write_bytes(b"written so far")
+  assert checkpoints.latest_step(tmp_path) == 1
+  assert checkpoints.restore_config(tmp_path).model.variant == "full"
+  assert (in_progress / "part").read_bytes() == b"written so far"

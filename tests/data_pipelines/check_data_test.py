@@ -36,9 +36,14 @@ def test_bad_files_are_listed_and_fail_the_check(tree, capsys):
   single.mkdir()
   (tree / "test" / "short" / "0.png").write_bytes(
       (tree / "test" / "id0#clip" / "0000000.png").read_bytes())
+  # One frame makes training pairs (drawn with replacement), not an evaluation video.
+  (tree / "train" / "short").mkdir()
+  (tree / "train" / "short" / "0.png").write_bytes(
+      (tree / "test" / "id0#clip" / "0000000.png").read_bytes())
   assert cli.main(["check-data", "--root", str(tree), "--image-size", str(SIZE)]) == 1
   captured = capsys.readouterr()
   assert "2 bad file(s):" in captured.out
+  assert str(tree / "train" / "short") not in captured.out
   assert f"{tree / 'train' / 'broken.mp4'}: cannot open video" in captured.out
   assert f"{single}: has 1 frame(s)" in captured.out
   assert "2 bad file(s); fix or remove them" in captured.err

@@ -18,6 +18,7 @@ def test_defaults_follow_the_official_training_config():
   assert config.id_sampling and config.horizontal_flip and config.time_flip
   assert not config.color_jitter and not config.skip_bad_files
   assert config.max_videos is None
+  assert config.max_bad_file_share == 0.01
   assert set(config_lib.DATASET_NAMES) == {"folder", "tfds", "sample", "synthetic"}
 
 
@@ -50,6 +51,8 @@ def test_unknown_override_names_the_field(overrides):
     ("skip_bad_files", "yes", "datasets.skip_bad_files"),
     ("train_split", "", "datasets.train_split"),
     ("max_videos", 0, "datasets.max_videos"),
+    ("max_bad_file_share", 1.5, "datasets.max_bad_file_share"),
+    ("max_bad_file_share", "1%", "datasets.max_bad_file_share"),
 ])
 def test_validation_names_the_invalid_field(field, value, message):
   # Without type safety, as for a block assembled from a plain dict or a flag file.

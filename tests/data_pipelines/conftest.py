@@ -29,17 +29,21 @@ def coded_video(video: int, num_frames: int, size: int) -> np.ndarray:
   return np.stack([coded_frame(video, f, size) for f in range(num_frames)])
 
 
-def decode_codes(frames: np.ndarray, value_range=(-1.0, 1.0)) -> np.ndarray:
-  """Recovers (video, frame) from coded frames given as float in `value_range`.
+def decode_codes(frames: np.ndarray, value_range=None) -> np.ndarray:
+  """Recovers (video, frame) from coded frames.
 
   Args:
-    frames: float (..., H, W, 3).
-    value_range: the pipeline's output range.
+    frames: (..., H, W, 3): uint8 as the pipelines deliver them, or float.
+    value_range: the range of float frames; [0, 1] (colour jitter's output) if None.
 
   Returns:
     int (..., 2) array of (video, frame), from the mean colour of each frame.
   """
-  low, high = value_range
+  frames = np.asarray(frames)
+  if frames.dtype == np.uint8:
+    low, high = 0.0, 255.0
+  else:
+    low, high = (0.0, 1.0) if value_range is None else value_range
   pixels = (np.asarray(frames, np.float64) - low) / (high - low) * 255.0
   mean = pixels.mean(axis=(-3, -2))
   video = np.round((mean[..., 0] - RED_OFFSET) / RED_STEP).astype(int)

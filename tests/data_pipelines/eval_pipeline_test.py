@@ -1,10 +1,14 @@
 """Tests of the evaluation pipeline (reconstruction protocol)."""
 
+import time
+
 import numpy as np
 import pytest
 
 import data_pipelines
+from data_pipelines import eval_pipeline
 from data_pipelines.config import datasets_config
+from data_pipelines.readers import video_files
 
 SIZE = 8
 TEST_VIDEOS = [("id1#a", 5), ("id1#b", 3), ("id2#a", 7)]
@@ -62,3 +66,34 @@ def test_host_without_videos_gets_an_empty_pass(root):
   dataset = data_pipelines.build_eval_pipeline(config, 4, process_index=3,
                                                process_count=4)
   assert list(dataset.as_numpy_iterator()) == []
+
+
+def test_batches_are_uint8(root):
+  config = datasets_config(name="folder", root=root, image_size=SIZE)
+  batch = next(data_pipelines.build_eval_pipeline(
+      config, 4, process_index=0, process_count=1).as_numpy_iterator())
+  assert batch["source"].dtype == batch["driving"].dtype == np.uint8
+
+
+def test_videos_are_read_as_batches_are_taken(tmp_path, media, monkeypatch):
+  # Host memory is bounded by the videos read ahead, whatever the split's size.
+  for number in range(40):
+    media.write_frame_folder(tmp_path / "root" / "test" / f"v{number:02d}",
+                             media.coded_video(number % 20, 3, SIZE))
+  reads = []
+  original = video_files.FrameFolderVideo.read_all
+
+  def counting(self):
+    reads.append(self.name)
+    return original(self)
+
+  monkeypatch.setattr(video_files.FrameFolderVideo, "read_all", counting)
+  config = datasets_config(name="folder", root=str(tmp_path / "root"), image_size=SIZE)
+  batches = data_pipelines.build_eval_pipeline(config, 3, process_index=0,
+                                               process_count=1).as_numpy_iterator()
+  next(batches)
+  time.sleep(0.5)  # Let the pipeline read as far ahead as it will.
+  # One video fills a batch of 3; the pipeline may hold the videos in flight, the
+  # batches ahead and the video being cut into frames, nothing more.
+  assert len(reads) <= eval_pipeline.VIDEOS_IN_FLIGHT + eval_pipeline.BATCHES_AHEAD + 1
+  assert sum(1 for _ in batches) == 39 and len(reads) == 40

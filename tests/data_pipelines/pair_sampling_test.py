@@ -29,20 +29,28 @@ def test_person_id(name, person):
   assert pair_sampling.person_id(name) == person
 
 
-def test_frame_pairs_are_distinct_sorted_and_uniform():
+def test_frame_pairs_are_sorted_and_drawn_with_replacement():
+  # Two independent uniform draws, sorted: an unordered pair {i, j} with i < j comes
+  # up with probability 2 / n^2, a repeated frame (i, i) with 1 / n^2.
   num_frames, draws = 6, 15000
-  counts = {pair: 0 for pair in itertools.combinations(range(num_frames), 2)}
+  expected = {(i, j): draws * (1 if i == j else 2) / num_frames**2
+              for i in range(num_frames) for j in range(i, num_frames)}
+  counts = dict.fromkeys(expected, 0)
   for counter in range(draws):
     first, second = pair_sampling.sample_frame_pair(
         pair_sampling.element_rng(5, counter), num_frames)
-    assert 0 <= first < second < num_frames
+    assert 0 <= first <= second < num_frames
     counts[(int(first), int(second))] += 1
-  assert _uniformity_p_value(list(counts.values())) > 1 - _CHI2_QUANTILE
+  keys = sorted(expected)
+  p_value = stats.chisquare([counts[k] for k in keys], [expected[k] for k in keys]).pvalue
+  assert p_value > 1 - _CHI2_QUANTILE
 
 
-def test_frame_pair_needs_two_frames():
-  with pytest.raises(ValueError, match="at least 2"):
-    pair_sampling.sample_frame_pair(np.random.default_rng(0), 1)
+def test_frame_pair_needs_one_frame():
+  with pytest.raises(ValueError, match="at least 1"):
+    pair_sampling.sample_frame_pair(np.random.default_rng(0), 0)
+  np.testing.assert_array_equal(
+      pair_sampling.sample_frame_pair(np.random.default_rng(0), 1), [0, 0])
 
 
 def test_element_generator_depends_only_on_seed_and_counter():
@@ -51,6 +59,35 @@ def test_element_generator_depends_only_on_seed_and_counter():
   other = pair_sampling.element_rng(3, 18).integers(0, 1 << 30, 4)
   np.testing.assert_array_equal(first, again)
   assert not np.array_equal(first, other)
+
+
+def test_redraws_use_other_generators_than_the_element():
+  draws = {tuple(pair_sampling.element_rng(3, 17).integers(0, 1 << 30, 4))}
+  for attempt in (1, 2):
+    draws.add(tuple(pair_sampling.redraw_rng(3, 17, attempt).integers(0, 1 << 30, 4)))
+  assert len(draws) == 3
+  np.testing.assert_array_equal(pair_sampling.redraw_rng(3, 17, 2).integers(0, 99, 3),
+                                pair_sampling.redraw_rng(3, 17, 2).integers(0, 99, 3))
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_schedule_visits_each_item_once_per_epoch_and_any_element_directly(shuffle):
+  num_items = 7
+  schedule = pair_sampling.ElementSchedule(num_items, seed=4, shuffle=shuffle)
+  stream = [schedule.item(c) for c in range(5 * num_items)]
+  epochs = np.reshape(stream, (5, num_items))
+  for epoch in epochs:
+    assert sorted(epoch) == list(range(num_items))
+  if shuffle:
+    assert len({tuple(e) for e in epochs}) > 1
+  else:
+    np.testing.assert_array_equal(epochs, np.tile(np.arange(num_items), (5, 1)))
+  # A fresh schedule asked in another order (as a resumed run asks) agrees.
+  fresh = pair_sampling.ElementSchedule(num_items, seed=4, shuffle=shuffle)
+  for counter in reversed(range(len(stream))):
+    assert fresh.item(counter) == stream[counter]
+  other_seed = pair_sampling.ElementSchedule(num_items, seed=5, shuffle=shuffle)
+  assert ([other_seed.item(c) for c in range(len(stream))] != stream) == shuffle
 
 
 def test_id_sampling_picks_persons_then_their_videos_uniformly():

@@ -8,6 +8,7 @@ import tensorflow as tf
 from scipy import stats
 
 import data_pipelines
+from data_pipelines import train_pipeline
 from data_pipelines.augment import augment_pair, color_jitter
 from data_pipelines.config import datasets_config
 
@@ -29,30 +30,43 @@ def _config(root, **overrides):
   return datasets_config(**fields)
 
 
-def _pairs(config, num_batches, batch_size=16, seed=0, process_index=0, process_count=1):
+def _pairs(config, num_batches, batch_size=16, seed=0, process_index=0, process_count=1,
+           start_batch=0):
   dataset = data_pipelines.build_train_pipeline(
-      config, batch_size, seed=seed, process_index=process_index,
+      config, batch_size, seed=seed, start_batch=start_batch, process_index=process_index,
       process_count=process_count)
   batches = [b for _, b in zip(range(num_batches), dataset.as_numpy_iterator())]
   return {key: np.concatenate([b[key] for b in batches]) for key in batches[0]}
 
 
-def test_batches_have_the_configured_shape_dtype_and_range(root):
-  pairs = _pairs(_config(root, color_jitter=True), 2)
+def test_batches_are_uint8_or_unit_floats_with_colour_jitter(root, media):
+  pairs = _pairs(_config(root), 2)
   for key in ("source", "driving"):
-    assert pairs[key].shape == (32, SIZE, SIZE, 3) and pairs[key].dtype == np.float32
-    assert pairs[key].min() >= -1.0 and pairs[key].max() <= 1.0
-  unit = _pairs(_config(root, value_range=(0.0, 1.0)), 1)
-  assert unit["source"].min() >= 0.0 and unit["source"].max() <= 1.0
+    assert pairs[key].shape == (32, SIZE, SIZE, 3) and pairs[key].dtype == np.uint8
+  jittered = _pairs(_config(root, color_jitter=True), 2)
+  for key in ("source", "driving"):
+    assert jittered[key].shape == (32, SIZE, SIZE, 3)
+    assert jittered[key].dtype == np.float32
+    assert jittered[key].min() >= 0.0 and jittered[key].max() <= 1.0
+  # Jitter of strength 0: the same elements and flips, as floats in [0, 1].
+  still = _pairs(_config(root, color_jitter=True, jitter=dict(
+      brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0)), 2)
+  for key in ("source", "driving"):
+    np.testing.assert_allclose(still[key], pairs[key] / 255.0, atol=1e-5)
+  # The value range is the trainer's business now: the stream does not change.
+  unit = _pairs(_config(root, value_range=(0.0, 1.0)), 2)
+  np.testing.assert_array_equal(unit["source"], pairs["source"])
 
 
-def test_both_frames_come_from_one_video_and_differ(root, media):
+def test_both_frames_come_from_one_video_in_order(root, media):
   pairs = _pairs(_config(root, time_flip=False), 8)
   source = media.decode_codes(pairs["source"])
   driving = media.decode_codes(pairs["driving"])
   np.testing.assert_array_equal(source[:, 0], driving[:, 0])
-  # Without time flip the earlier frame is the source.
-  assert np.all(source[:, 1] < driving[:, 1])
+  # Without time flip the earlier frame is the source; drawn with replacement, a
+  # pair may repeat a frame (for 5-7 frames, about one pair in six does).
+  assert np.all(source[:, 1] <= driving[:, 1])
+  assert 0 < np.sum(source[:, 1] == driving[:, 1]) < len(source) // 2
   lengths = np.asarray([n for _, n in VIDEOS])
   assert np.all(driving[:, 1] < lengths[driving[:, 0]])
 
@@ -112,13 +126,45 @@ def test_a_host_opens_only_its_own_videos(tmp_path, media):
   root = tmp_path / "root"
   for number, name in enumerate(["a", "b", "c"]):
     media.write_frame_folder(root / "train" / name, media.coded_video(number, 4, SIZE))
-  # Sorted last, so dealt to host 1 of 2; a single frame makes opening it fail.
-  media.write_frame_folder(root / "train" / "d", media.coded_video(3, 1, SIZE))
+  # Sorted last, so dealt to host 1 of 2; a folder without frames fails when read.
+  (root / "train" / "d").mkdir()
   config = _config(str(root), id_sampling=False)
   pairs = _pairs(config, 2, process_index=0, process_count=2)
   assert set(media.decode_codes(pairs["source"])[:, 0].tolist()) == {0, 2}
-  with pytest.raises(data_pipelines.BadVideoError, match="has 1 frame"):
+  # Videos are opened lazily: the error comes with the first read.
+  with pytest.raises((data_pipelines.BadVideoError, tf.errors.OpError),
+                     match="has 0 frame"):
     _pairs(config, 2, process_index=1, process_count=2)
+
+
+@pytest.mark.parametrize("id_sampling", [False, True])
+def test_a_stream_started_at_batch_n_is_the_rest_of_the_stream(root, id_sampling):
+  # 7 videos (3 persons), 3 pairs a batch: batch 5 starts in the middle of an epoch.
+  config = _config(root, id_sampling=id_sampling)
+  whole = _pairs(config, 8, batch_size=3, seed=3)
+  rest = _pairs(config, 3, batch_size=3, seed=3, start_batch=5)
+  for key in ("source", "driving"):
+    np.testing.assert_array_equal(rest[key], whole[key][15:])
+
+
+def test_a_resumed_stream_reads_nothing_before_its_start(root, monkeypatch):
+  counters = []
+  original = train_pipeline.VideoPairReader.__call__
+
+  def recording(self, counter):
+    counters.append(int(counter))
+    return original(self, counter)
+
+  monkeypatch.setattr(train_pipeline.VideoPairReader, "__call__", recording)
+  _pairs(_config(root), 2, batch_size=4, start_batch=1000)
+  assert counters and min(counters) == 4000
+
+
+def test_start_batch_must_be_a_non_negative_integer(root):
+  for bad in (-1, 1.5, True):
+    with pytest.raises(ValueError, match="start_batch"):
+      data_pipelines.build_train_pipeline(_config(root), 2, seed=0, start_batch=bad,
+                                          process_index=0, process_count=1)
 
 
 def _asymmetric_pair():
@@ -132,6 +178,7 @@ def test_horizontal_flip_flips_both_frames_together_about_half_the_time():
   for counter in range(200):
     out = augment_pair(pair, tf.constant([0, counter], tf.int64), horizontal_flip=True,
                        time_flip=False, use_color_jitter=False, jitter={}).numpy()
+    assert out.dtype == np.uint8  # Flips move pixels only.
     flips = [out[i, 0, 0, 0] > out[i, 0, -1, 0] for i in range(2)]
     assert flips[0] == flips[1]
     flipped += flips[0]

@@ -19,9 +19,9 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-@pytest.fixture
-def subprocess_env():
-  """Environment for trainer subprocesses: the same cache and the project on the path."""
+def subprocess_environment() -> dict:
+  """Environment for trainer subprocesses: the same compilation cache, the project on
+  the path."""
   env = dict(os.environ)
   env["JAX_COMPILATION_CACHE_DIR"] = str(CACHE)
   env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
@@ -30,6 +30,12 @@ def subprocess_env():
   env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
   env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   return env
+
+
+@pytest.fixture
+def subprocess_env():
+  """:func:`subprocess_environment` as a fixture."""
+  return subprocess_environment()
 
 
 @pytest.fixture(scope="module")

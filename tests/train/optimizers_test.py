@@ -40,3 +40,29 @@ def test_discriminator_schedule_follows_the_official_iteration():
   assert float(schedule(200_000 - 5002)) == pytest.approx(8e-5)
   assert float(schedule(200_001 - 5002)) == pytest.approx(4e-5)
   assert float(schedule(225_001 - 5002)) == pytest.approx(2e-5)
+
+
+def test_weight_decay_is_torchs_coupled_l2():
+  # torch.optim.Adam(weight_decay=w) adds w * p to the gradient before the moments;
+  # three updates on the same gradients must give torch's parameters (decoupled AdamW
+  # gives others: the check fails for optax.adamw).
+  torch = pytest.importorskip("torch")
+  config = vox256.get_config().optimizer
+  config.weight_decay = 0.1
+  config.learning_rate = 1e-2
+  start = np.array([0.5, -2.0, 3.0, 1e-3], np.float32)
+  gradients = [np.array(g, np.float32) for g in ([0.1, -0.2, 0.0, 1e-4], [0.3, 0.1, -0.5, 0.0],
+                                                 [-0.2, 0.2, 0.1, 2e-4])]
+  tx = optimizers.adam(config)
+  params = {"w": start}
+  state = tx.init(params)
+  for g in gradients:
+    updates, state = tx.update({"w": g}, state, params)
+    params = optax.apply_updates(params, updates)
+  weight = torch.nn.Parameter(torch.from_numpy(start.copy()))
+  reference = torch.optim.Adam([weight], lr=1e-2, betas=(config.b1, config.b2),
+                               eps=optimizers.ADAM_EPS, weight_decay=0.1)
+  for g in gradients:
+    weight.grad = torch.from_numpy(g.copy())
+    reference.step()
+  np.testing.assert_allclose(params["w"], weight.detach().numpy(), rtol=1e-5, atol=1e-7)

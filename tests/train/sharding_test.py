@@ -29,3 +29,18 @@ def test_batch_size_must_divide_over_data_and_fsdp():
   sharding.check_batch_size(16, mesh)
   with pytest.raises(ValueError, match="config.batch_size=12 cannot be split"):
     sharding.check_batch_size(12, mesh)
+
+
+def test_mesh_places_devices_by_topology_with_automatic_axes(monkeypatch):
+  # jax.make_mesh asks mesh_utils for a topology-aware order (on CPU it is the plain
+  # order, so a stand-in that reverses it shows whose order the mesh has).
+  import inspect  # pylint: disable=import-outside-toplevel
+  from jax.sharding import AxisType  # pylint: disable=import-outside-toplevel
+  mesh_utils = inspect.getmodule(jax.make_mesh).mesh_utils  # what jax.make_mesh calls
+  real = mesh_utils.create_device_mesh
+  monkeypatch.setattr(mesh_utils, "create_device_mesh",
+                      lambda shape, devices, **kw: real(shape, devices[::-1], **kw))
+  mesh = sharding.make_mesh({"data": 4, "fsdp": 2})
+  assert [d.id for d in mesh.devices.flat] == [d.id for d in jax.devices()[::-1]]
+  assert mesh.axis_names == ("data", "fsdp") and dict(mesh.shape) == {"data": 4, "fsdp": 2}
+  assert tuple(mesh.axis_types) == (AxisType.Auto, AxisType.Auto)

@@ -1,12 +1,10 @@
-"""The training loop end to end: resume, meshes, processes, preemption, bad input."""
+"""The training loop in this process: restores across meshes, sharded evaluation, bad input.
 
-import os
-import pathlib
-import signal
-import socket
-import subprocess
-import sys
-import time
+Runs as users run them (whole runs through the command line, several processes,
+preemption) are in rehearsal_test.py.
+"""
+
+import weakref
 
 import jax
 import numpy as np
@@ -14,42 +12,39 @@ import pytest
 
 from configs import tiny
 from mcc_jax import checkpoints
-from mcc_jax.testing import parity
+from mcc_jax import cli
+from mcc_jax import losses
 from mcc_jax.checkpoints import training_runs
+from mcc_jax.testing import parity
+from mcc_jax.train import in_training_eval
 from mcc_jax.train import program as program_lib
 from mcc_jax.train import sharding
 from mcc_jax.train import trainer
-
-sys.path.insert(0, os.path.dirname(__file__))
-import training_data  # noqa: E402
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests.train import training_data
 
 
 def small_config(total_steps=4):
-  """The tiny model, batch 8 (one per test device), the discriminator from step 3.
+  """The tiny model on the procedural heads, batch 8 (one per test device), with the
+  discriminator from step 3, evaluation, images and checkpoints every 2 steps.
 
-  The perceptual term is switched off: these tests are about the loop (resume, meshes,
-  processes, signals), the VGG network would triple their run time, and
-  tests/train/step_test.py covers the whole objective.
+  The perceptual term is switched off: these tests are about the loop (restores, meshes,
+  evaluation, bad input); the rehearsal runs and tests/train/step_test.py cover the
+  whole objective.
   """
   config = tiny.get_config()
   config.losses.perceptual_layer_weights = (0.0,) * 5
   config.batch_size = 8
+  config.eval_batch_size = 8
+  config.eval_max_batches = 1
   config.model.batch_norm_group_size = 2
   config.total_steps = total_steps
   config.losses.discriminator_start_step = 2
   config.checkpoint.every_steps = 2
   config.checkpoint.max_to_keep = 5
   config.log_every_steps = 1
-  config.image_every_steps = 0
-  config.eval_every_steps = 0
+  config.image_every_steps = 2
+  config.eval_every_steps = 2
   return config
-
-
-def _max_rel(a, b):
-  leaves = jax.tree.leaves(jax.tree.map(parity.relative_l2, a, b))
-  return max(leaves)
 
 
 def _flat_rel(a, b):
@@ -62,39 +57,23 @@ def _assert_trees_equal(a, b):
   jax.tree.map(np.testing.assert_array_equal, a, b)
 
 
+def _perceptual(config):
+  return losses.load_perceptual_network(config.losses, np.float32)
+
+
 @pytest.fixture(scope="module")
 def straight_run(tmp_path_factory, programs):
   workdir = tmp_path_factory.mktemp("straight")
-  config = small_config()
-  summary = trainer.train_and_evaluate(config, workdir, batches=training_data.batches(config),
-                                       programs=programs)
+  summary = trainer.train_and_evaluate(small_config(), workdir, programs=programs)
   assert summary.step == 4 and not summary.stopped_by_signal
+  assert summary.eval_metrics["frames"] == 8 and np.isfinite(summary.eval_metrics["psnr"])
   return workdir
-
-
-def test_four_steps_equal_two_then_resume_two(straight_run, tmp_path, programs):
-  config = small_config(total_steps=2)
-  trainer.train_and_evaluate(config, tmp_path, batches=training_data.batches(config),
-                             programs=programs)
-  assert checkpoints.latest_step(tmp_path) == 2
-  config = small_config(total_steps=4)
-  summary = trainer.train_and_evaluate(config, tmp_path, batches=training_data.batches(config),
-                                       programs=programs)
-  assert summary.step == 4
-  _assert_trees_equal(checkpoints.restore_params(tmp_path), checkpoints.restore_params(straight_run))
-  # The discriminator trained (it joined at step 3) and the EMA differs from the weights.
-  first = checkpoints.restore_params(straight_run, step=2)
-  last = checkpoints.restore_params(straight_run, step=4)
-  assert _max_rel(first["discriminator"]["params"], last["discriminator"]["params"]) > 0
-  assert _max_rel(last["generator"]["params"], last["generator_ema"]["params"]) > 0
 
 
 def test_checkpoint_saved_on_eight_devices_restores_on_one(straight_run):
   config = small_config()
   one = sharding.make_mesh({"data": 1, "fsdp": 1}, devices=jax.devices()[:1])
-  from mcc_jax import losses  # pylint: disable=import-outside-toplevel
-  program = program_lib.TrainingProgram(config, one, losses.load_perceptual_network(
-      config.losses, np.float32))
+  program = program_lib.TrainingProgram(config, one, _perceptual(config))
   restorer = training_runs.Checkpointer(straight_run, max_to_keep=None, asynchronous=False)
   state = restorer.restore(program.restore_target())
   restorer.close()
@@ -104,15 +83,14 @@ def test_checkpoint_saved_on_eight_devices_restores_on_one(straight_run):
   # And it trains on: one more step on the single device.
   batch = program.global_batch(training_data.global_batch(4, 8, 64))
   state, metrics = program.step(state, batch, 4)
-  assert np.isfinite(float(metrics["total"]))
+  assert np.isfinite(float(metrics["total"])) and float(metrics["skipped_non_finite"]) == 0
 
 
 def test_data_and_fsdp_mesh_step_equals_single_device_step():
   config = small_config()
   config.losses.discriminator_start_step = 0   # the full objective from the first step
   config.mesh.update(data=4, fsdp=2, min_sharded_size=256)
-  from mcc_jax import losses  # pylint: disable=import-outside-toplevel
-  perceptual = losses.load_perceptual_network(config.losses, np.float32)
+  perceptual = _perceptual(config)
   sharded = program_lib.TrainingProgram(config, sharding.make_mesh(config.mesh), perceptual)
   single = program_lib.TrainingProgram(
       config, sharding.make_mesh({"data": 1, "fsdp": 1}, devices=jax.devices()[:1]), perceptual)
@@ -142,16 +120,17 @@ def test_data_and_fsdp_mesh_step_equals_single_device_step():
   # The objective: every term (BatchNorm groups, codebook statistics, the adaptive weight,
   # the discriminator's losses) to float32 rounding.
   # Gradient-derived quantities (gradient norms, and the adaptive weight, a ratio of two
-  # gradient norms, with the GAN term it scales) agree to 1e-3: the gradient of this
-  # randomly initialised network amplifies rounding (the official float32 step itself is
-  # 6e-3 from its float64 run, docs/training.md). Measured over keys 0-11 without a
-  # codebook near-tie: 1.5e-6 to 5.4e-4 apart, always in the motion estimator's gradient
-  # norm; 1.5e-6 for key 0. A sharding error (a gradient summed instead of averaged over
-  # the data axis, statistics pooled over the wrong examples) moves these by far more.
+  # gradient norms, with the GAN term it scales) agree to 1e-2, what float32 allows for
+  # this step: the gradient of this randomly initialised network amplifies rounding (the
+  # official float32 step itself is 6e-3 from its float64 run, docs/training.md). One
+  # machine's figure is a single draw that moves with the CPU: for key 0 the motion
+  # estimator's gradient norm was 2e-6 apart on AVX-512 and 4e-4 on AVX2. A sharding error
+  # (a gradient summed instead of averaged over the 4 data shards: 4x; statistics pooled
+  # over the wrong examples, which the forward terms above catch) moves these by far more.
   from_gradients = ("grad_norm_generator", "grad_norm_motion_estimator",
                     "grad_norm_discriminator", "adaptive_weight", "gan", "total")
   for name, value in single_metrics.items():
-    bound = 1e-3 if name in from_gradients else 1e-5
+    bound = 1e-2 if name in from_gradients else 1e-5
     assert abs(sharded_metrics[name] - value) <= bound * max(abs(value), 1e-3), name
   # Parameters after Adam's first update, per network. That update is lr * g / (|g| + eps):
   # +-lr wherever |g| >> eps, so a rounding-level gradient near zero can move a parameter
@@ -162,91 +141,129 @@ def test_data_and_fsdp_mesh_step_equals_single_device_step():
   assert _flat_rel(results[0][1], results[1][1]) <= 5e-4
 
 
+def test_evaluation_on_a_sharded_mesh_equals_one_device():
+  # The pod-run crash: evaluation handed fsdp-sharded parameters to a step compiled for
+  # replicated ones. Now it runs on the state's own layout, and its figures are the
+  # single device's (the per-batch sums are reduced over the mesh in another order).
+  config = small_config()
+  config.mesh.update(data=2, fsdp=4, min_sharded_size=256)
+  config.eval_max_batches = 2
+  perceptual = _perceptual(config)
+  mesh = sharding.make_mesh(config.mesh)
+  one = sharding.make_mesh({"data": 1, "fsdp": 1}, devices=jax.devices()[:1])
+  results = []
+  for current in (mesh, one):
+    program = program_lib.TrainingProgram(config, current, perceptual)
+    state = program.init_state(jax.random.PRNGKey(0))
+    log = trainer.data_pipelines.BadFileLog()
+    results.append(program.evaluate(state, trainer._eval_batches(config, current, log)))  # pylint: disable=protected-access
+  sharded, single = results
+  assert sharded["frames"] == single["frames"] == 16
+  assert sharded["psnr"] == pytest.approx(single["psnr"], rel=1e-5)
+  assert sharded["l1"] == pytest.approx(single["l1"], rel=1e-5)
+
+
+def test_evaluation_streams_whatever_the_size_of_the_test_split(monkeypatch):
+  # 50 batches of a test split: the trainer's evaluation loop holds a couple at a time
+  # (the pipeline's prefetch aside), not a list of them all.
+  config = small_config()
+  config.eval_max_batches = None
+  alive, peak = [], [0]
+
+  class FiftyBatches:
+    def as_numpy_iterator(self):
+      for index in range(50):
+        peak[0] = max(peak[0], sum(ref() is not None for ref in alive))
+        frames = np.full((8, 64, 64, 3), index, np.uint8)
+        alive.append(weakref.ref(frames))
+        yield {"source": frames, "driving": frames.copy(), "mask": np.ones(8, bool),
+               "video_index": np.zeros(8, np.int32), "frame_index": np.zeros(8, np.int32)}
+
+  monkeypatch.setattr(trainer.data_pipelines, "build_eval_pipeline",
+                      lambda *args, **kwargs: FiftyBatches())
+  mesh = sharding.make_mesh(config.mesh)
+  seen = []
+
+  def eval_step(variables, batch):
+    seen.append(int(np.asarray(batch["source"].addressable_data(0))[0, 0, 0, 0]))
+    return {"psnr": batch["mask"].sum() * 1.0, "l1": batch["mask"].sum() * 0.0,
+            "count": batch["mask"].sum() * 1.0}
+
+  metrics = in_training_eval.evaluate(
+      eval_step, None, trainer._eval_batches(config, mesh, trainer.data_pipelines.BadFileLog()))  # pylint: disable=protected-access
+  assert seen == list(range(50)) and metrics["frames"] == 400
+  assert peak[0] <= 3, f"{peak[0]} batches of the test split held at once"
+
+
+def test_hosts_with_fewer_batches_feed_masked_stand_ins(monkeypatch):
+  # Two hosts, one with 3 batches and one with 1: both run 3 steps, the second host's
+  # last two masked out. The hosts' exchange is faked with the other host's count.
+  filler = {"mask": np.zeros(2, bool)}
+  other_host_has = iter([True, True, True, False])
+  monkeypatch.setattr(in_training_eval.jax, "process_count", lambda: 2)
+  monkeypatch.setattr(in_training_eval.multihost_utils, "process_allgather",
+                      lambda mine: np.array([bool(mine), next(other_host_has)]))
+  mine = [{"mask": np.ones(2, bool)}]
+  out = list(in_training_eval.padded_batches(mine, filler))
+  assert len(out) == 3 and out[0] is mine[0] and out[1] is filler and out[2] is filler
+
+
 def test_non_finite_loss_stops_without_saving(tmp_path, programs):
+  # The one test that feeds its own batches: no dataset holds a NaN.
   config = small_config(total_steps=4)
   config.checkpoint.every_steps = 1
-  with pytest.raises(trainer.NonFiniteLossError, match=r"step 2: non-finite values in .*total"):
+  config.eval_every_steps = 0
+  config.log_every_steps = 2
+  with pytest.raises(trainer.NonFiniteLossError,
+                     match=r"step 2: non-finite values in .*total.*not applied"):
     trainer.train_and_evaluate(config, tmp_path,
-                               batches=training_data.batches(config, nan_at_step=2),
+                               batches=training_data.batches_with_nan(config, nan_at_step=2),
                                programs=programs)
   assert checkpoints.latest_step(tmp_path) == 1
 
 
-def test_bad_inputs_are_named_before_any_compute(tmp_path):
+@pytest.mark.parametrize("field,value,message", [
+    ("batch_size", 6, "config.batch_size=6 cannot be split over the mesh"),
+    ("eval_batch_size", 6, "config.eval_batch_size=6 cannot be split over the mesh"),
+    ("datasets.root", "MISSING", "missing"),
+    ("total_steps", 0, "config.total_steps must be a positive integer"),
+])
+def test_bad_inputs_are_named_before_any_compute(tmp_path, field, value, message):
   config = small_config()
-  config.batch_size = 6
-  with pytest.raises(ValueError, match="config.batch_size=6 cannot be split"):
-    trainer.train_and_evaluate(config, tmp_path / "a")
-  config = small_config()
-  config.datasets.name = "folder"
-  config.datasets.root = str(tmp_path / "missing")
-  with pytest.raises(FileNotFoundError, match="missing"):
-    trainer.train_and_evaluate(config, tmp_path / "b")
+  if field == "datasets.root":
+    config.datasets.name = "folder"
+    value = str(tmp_path / "missing")
+  parent, _, name = field.rpartition(".")
+  (config[parent] if parent else config)[name] = value
+  with pytest.raises(trainer.StartupError, match=message):
+    trainer.train_and_evaluate(config, tmp_path / "run")
+  assert not (tmp_path / "run" / "checkpoints").exists() or not any(
+      (tmp_path / "run" / "checkpoints").iterdir())
+
+
+def test_the_command_prints_bad_input_as_one_line(tmp_path, capsys):
   blocker = tmp_path / "file"
   blocker.write_text("not a directory")
-  with pytest.raises(PermissionError, match="cannot be written"):
-    trainer.train_and_evaluate(small_config(), blocker / "run")
-  assert not (tmp_path / "a" / "checkpoints").exists() or not any(
-      (tmp_path / "a" / "checkpoints").iterdir())
+  base = ["train", "--config=configs/tiny.py", "--config.batch_size=8"]
+  cases = [([f"--workdir={blocker / 'run'}"], "cannot be written"),
+           ([f"--workdir={tmp_path / 'a'}", "--config.eval_batch_size=6",
+             "--config.eval_every_steps=2"], "config.eval_batch_size=6"),
+           ([f"--workdir={tmp_path / 'b'}", "--config.datasets.name=folder",
+             f"--config.datasets.root={tmp_path / 'nowhere'}"], "nowhere")]
+  for arguments, message in cases:
+    assert cli.main(base + arguments) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mcc-jax train: error:") and message in err, err
+    assert "\n" not in err and "Traceback" not in err
 
 
-def _free_port():
-  with socket.socket() as s:
-    s.bind(("localhost", 0))
-    return s.getsockname()[1]
-
-
-def test_two_processes_match_one(straight_run, tmp_path, subprocess_env):
-  port = str(_free_port())
-  driver = pathlib.Path(__file__).with_name("distributed_driver.py")
-  procs = [subprocess.Popen([sys.executable, str(driver), str(i), port, str(tmp_path)],
-                            env=subprocess_env, cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True) for i in range(2)]
-  outputs = [p.communicate(timeout=1200)[0] for p in procs]
-  for proc, output in zip(procs, outputs):
-    assert proc.returncode == 0, output[-3000:]
-  # Four steps (the discriminator joins at the third) on 2 processes x 4 devices equal
-  # the four steps of one process with 8 devices. The collectives sum in another order
-  # (gloo between processes); Adam's first updates are +-lr wherever |g| >> eps, so a
-  # rounding-level gradient near zero moves a parameter by up to 2 lr: the weights agree
-  # to 1e-3 (measured: 2.5e-4 to 4.6e-4), their moving average to 1e-5 (measured 2.7e-6).
-  ours = checkpoints.restore_params(tmp_path, step=4)
-  single = checkpoints.restore_params(straight_run, step=4)
-  assert _flat_rel(ours["generator_ema"]["params"], single["generator_ema"]["params"]) <= 1e-5
-  for name in ("generator", "motion_estimator", "discriminator"):
-    assert _flat_rel(ours[name]["params"], single[name]["params"]) <= 1e-3, name
-
-
-def _train_command(workdir, *overrides):
-  return [sys.executable, "-m", "mcc_jax.cli", "train", "--config=configs/tiny.py",
-          f"--workdir={workdir}", "--config.batch_size=2", "--config.model.batch_norm_group_size=0",
-          "--config.log_every_steps=1", "--config.image_every_steps=0",
-          "--config.eval_every_steps=0", *overrides]
-
-
-def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path, subprocess_env):
-  env = dict(subprocess_env, XLA_FLAGS="--xla_force_host_platform_device_count=1")
-  log = tmp_path / "log.txt"
-  with open(log, "w") as out:
-    proc = subprocess.Popen(_train_command(tmp_path / "run", "--config.total_steps=100000",
-                                           "--config.checkpoint.every_steps=100000"),
-                            env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.time() + 600
-    while "Step" not in log.read_text() and "[2]" not in log.read_text():
-      assert proc.poll() is None, log.read_text()[-3000:]
-      assert time.time() < deadline, "the run did not reach step 2 in time"
-      time.sleep(1)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=300) == 0, log.read_text()[-3000:]
-  text = log.read_text()
-  assert "stopped at step" in text and "on SIGTERM" in text
-  stopped = checkpoints.latest_step(tmp_path / "run")
-  assert stopped is not None and f"stopped at step {stopped} " in text
-  result = subprocess.run(_train_command(tmp_path / "run", f"--config.total_steps={stopped + 1}"),
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
-  assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-  assert f"resumed from the checkpoint of step {stopped}" in result.stdout + result.stderr
-  assert checkpoints.latest_step(tmp_path / "run") == stopped + 1
+def test_another_models_checkpoint_is_refused_as_bad_input(straight_run, tmp_path, capsys):
+  import shutil  # pylint: disable=import-outside-toplevel
+  shutil.copytree(straight_run / "checkpoints", tmp_path / "run" / "checkpoints")
+  assert cli.main(["train", "--config=configs/tiny.py", f"--workdir={tmp_path / 'run'}",
+                   "--config.batch_size=8", "--config.model.variant=mmc"]) == 2
+  err = capsys.readouterr().err.strip()
+  assert "model.variant: 'full' in the checkpoint, 'mmc' now" in err and "\n" not in err
 
 
 def test_interrupted_save_does_not_break_the_next_start(straight_run, tmp_path, programs):
@@ -258,7 +275,5 @@ def test_interrupted_save_does_not_break_the_next_start(straight_run, tmp_path, 
                   workdir / "checkpoints" / "6.orbax-checkpoint-tmp-1234")
   shutil.rmtree(workdir / "checkpoints" / "6.orbax-checkpoint-tmp-1234" / "state")
   assert checkpoints.latest_step(workdir) == 4
-  config = small_config(total_steps=5)
-  summary = trainer.train_and_evaluate(config, workdir, batches=training_data.batches(config),
-                                       programs=programs)
+  summary = trainer.train_and_evaluate(small_config(total_steps=5), workdir, programs=programs)
   assert summary.step == 5 and checkpoints.latest_step(workdir) == 5

@@ -1,37 +1,36 @@
-"""Deterministic training batches for the trainer tests: the batch of step s depends on s only.
+"""Hand-made training batches for the trainer tests that need data no pipeline makes.
 
-The real pipeline's stream is seeded per run; these batches make "6 steps straight"
-and "3 steps + resume + 3 steps" see exactly the same data, and let several processes
-each feed their slice of the same global batch.
+The trainer reads the real pipeline everywhere else; these batches serve the tests of
+one compiled step (fixed inputs) and the non-finite test (a NaN no file can hold).
 """
 
 import numpy as np
 
 
 def global_batch(step: int, batch_size: int, image_size: int) -> dict[str, np.ndarray]:
-  """Smooth random frames in [-1, 1] for step ``step`` (source and driving differ a little)."""
+  """Smooth random uint8 frames for step ``step`` (source and driving differ a little)."""
   rng = np.random.default_rng(1000 + step)
-  coarse = rng.uniform(-1, 1, (batch_size, 8, 8, 3))
+  coarse = rng.uniform(0, 255, (batch_size, 8, 8, 3))
   repeat = image_size // 8
   source = np.kron(coarse, np.ones((1, repeat, repeat, 1)))
   shift = rng.integers(1, 4)
-  driving = np.roll(source, shift, axis=2) + 0.05 * rng.normal(size=source.shape)
-  return {"source": source.astype(np.float32),
-          "driving": np.clip(driving, -1, 1).astype(np.float32)}
+  driving = np.roll(source, shift, axis=2) + 6.0 * rng.normal(size=source.shape)
+  return {"source": np.round(source).astype(np.uint8),
+          "driving": np.clip(np.round(driving), 0, 255).astype(np.uint8)}
 
 
-def batches(config, process_index: int = 0, process_count: int = 1, nan_at_step=None):
-  """``batches(start_step)`` as ``train_and_evaluate`` takes it: this process's slices."""
+def batches_with_nan(config, nan_at_step: int):
+  """``batches(start_step)`` as ``train_and_evaluate`` takes it, float32 frames in [0, 1]
+  (the pipeline's form with colour jitter on), with a NaN in step ``nan_at_step``'s."""
 
   def stream(start_step):
     step = start_step
-    per_host = config.batch_size // process_count
     while True:
-      batch = global_batch(step, config.batch_size, config.model.image_size)
-      if nan_at_step is not None and step + 1 == nan_at_step:
+      batch = {k: v.astype(np.float32) / 255.0 for k, v in
+               global_batch(step, config.batch_size, config.model.image_size).items()}
+      if step + 1 == nan_at_step:
         batch["driving"][0, 0, 0, 0] = np.nan
-      yield {k: v[process_index * per_host:(process_index + 1) * per_host]
-             for k, v in batch.items()}
+      yield batch
       step += 1
 
   return stream

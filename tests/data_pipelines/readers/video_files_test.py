@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_pipelines.pair_sampling import element_rng
+from data_pipelines.bad_files import BadFrameError
+from data_pipelines.pair_sampling import element_rng, sample_frame_pair
+from data_pipelines.readers import frames as frame_files
 from data_pipelines.readers import video_files
 
 
@@ -43,13 +45,53 @@ def test_frame_folder_uses_natural_order_and_ignores_non_images(tmp_path, media)
   np.testing.assert_allclose(greens, [6, 10, 42], atol=3)  # JPEG: close, not exact.
 
 
-def test_frame_folder_pair_decodes_two_distinct_frames_in_order(tmp_path, media):
+def test_frame_folder_pair_decodes_the_drawn_frames_in_order(tmp_path, media):
   path = media.write_frame_folder(tmp_path / "vid", media.coded_video(0, 12, 8))
   video = video_files.open_video(path, 8)
   for counter in range(30):
     pair = video.read_pair(element_rng(0, counter))
-    first, second = pair[:, 0, 0, 1].astype(int)
-    assert first < second  # Distinct, earlier frame first.
+    drawn = sample_frame_pair(element_rng(0, counter), 12)
+    np.testing.assert_array_equal(media.decode_codes(pair)[:, 1], drawn)
+    assert drawn[0] <= drawn[1]  # Earlier frame first; may be the same frame.
+
+
+def test_a_frame_folder_is_listed_on_first_read_and_only_decoded_frames_opened(
+    tmp_path, media, monkeypatch):
+  path = media.write_frame_folder(tmp_path / "vid", media.coded_video(0, 40, 8))
+  listed, opened = [], []
+  real_listdir, real_open = os.listdir, frame_files.Image.open
+  monkeypatch.setattr(os, "listdir", lambda p: listed.append(p) or real_listdir(p))
+  monkeypatch.setattr(frame_files.Image, "open", lambda p, *a, **k: (
+      opened.append(os.path.basename(p)) or real_open(p, *a, **k)))
+  video = video_files.open_video(path, 8)
+  assert not listed and not opened  # Opening reads nothing.
+  for counter in range(3):
+    drawn = sample_frame_pair(element_rng(1, counter), 40)
+    opened.clear()
+    video.read_pair(element_rng(1, counter))
+    # The first read also reads the first frame's header (the size every frame
+    # must have); otherwise only the two drawn frames are opened.
+    header = ["0000000.png"] if counter == 0 else []
+    assert opened == header + [f"{i:07d}.png" for i in drawn]
+  assert listed == [path]  # Listed once, by the first read.
+
+
+def test_a_frame_of_another_size_fails_the_reads_that_decode_it(tmp_path, media):
+  path = media.write_frame_folder(tmp_path / "vid", media.coded_video(0, 3, 8))
+  Image.fromarray(np.zeros((12, 12, 3), np.uint8)).save(os.path.join(path, "0000002.png"))
+  video = video_files.open_video(path, 8)
+  outcomes = set()
+  for counter in range(20):
+    drawn = sample_frame_pair(element_rng(2, counter), 3)
+    if 2 in drawn:
+      with pytest.raises(BadFrameError, match="0000000.png is 8x8 but 0000002.png is 12x12"):
+        video.read_pair(element_rng(2, counter))
+    else:
+      video.read_pair(element_rng(2, counter))
+    outcomes.add(2 in drawn)
+  assert outcomes == {True, False}
+  with pytest.raises(BadFrameError, match="mixed sizes"):
+    video.read_all()
 
 
 def test_strip_is_split_into_square_frames(tmp_path, media):
@@ -86,7 +128,7 @@ def test_mp4_pair_matches_the_full_decode(tmp_path, media):
     pair = video.read_pair(element_rng(3, counter))
     matches = [int(np.argmin(np.abs(everything.astype(int) - f).sum(axis=(1, 2, 3))))
                for f in pair]
-    assert matches[0] < matches[1]
+    assert matches[0] <= matches[1]
     np.testing.assert_array_equal(pair, everything[matches])
 
 

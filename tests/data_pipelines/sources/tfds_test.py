@@ -105,7 +105,7 @@ def test_training_pairs_from_records(build, media):
   np.testing.assert_array_equal(source[:, 0], driving[:, 0])
   # H.264 shifts the mp4's flat colours by a few levels, too much to read its frames.
   lossless = source[:, 0] != MP4_CODE
-  assert np.all(source[lossless, 1] < driving[lossless, 1])
+  assert np.all(source[lossless, 1] <= driving[lossless, 1])  # Same frame possible.
   # id sampling: persons A, B (2 videos), C, F equally often.
   persons = {0: "A", 1: "B", 2: "B", 3: "C", MP4_CODE: "F"}
   counts = {p: 0 for p in "ABCF"}
