@@ -137,12 +137,16 @@ def test_kernel_equals_the_stored_float32_construction_bit_for_bit(scale):
 
 
 @pytest.mark.parametrize("scale", [0.5, 0.25, 0.125, 1 / 3, 0.2, 0.1])
-def test_kernel_is_within_two_ulp_of_torch_on_this_cpu(scale):
-  # Torch on the running machine: only the order of its float32 sum differs from ours
-  # (it depends on the CPU), which moves each tap by at most an ulp or two.
-  got = antialias_kernel(scale)
+def test_kernel_is_within_rounding_of_torch_on_this_cpu(scale):
+  # Torch on the running machine: the order of its float32 sum and its vectorised exp
+  # depend on the CPU. On an Intel Xeon (AVX-512) the taps at scale 1/8 differ by up to
+  # 4 ulp, all of them in the smallest taps (9e-13 at most, against a largest tap of
+  # 0.013); on AMD Zen 4 they are equal. Bound: 2 ulp of each tap, or one float32 epsilon
+  # of the largest tap, whichever is larger. A wrong sigma or size moves taps by 1e-3.
+  got = np.asarray(antialias_kernel(scale))
   expected = _torch_float32_kernel(scale)
-  np.testing.assert_array_max_ulp(got, expected, maxulp=2)
+  eps = np.finfo(np.float32).eps
+  np.testing.assert_allclose(got, expected, rtol=2 * eps, atol=eps * float(expected.max()))
 
 
 def test_scale_one_is_the_identity_and_constants_survive_inside():
