@@ -25,7 +25,7 @@ def test_one_training_step_equals_the_official_step():
   from mcc_jax.testing import training_parity  # pylint: disable=import-outside-toplevel
 
   report = io.StringIO()
-  passed = training_parity.run(pathlib.Path(OFFICIAL), batch=2, seed=0,
+  passed = training_parity.run(pathlib.Path(OFFICIAL), batch=1, seed=0,
                                float64_reference=True, out=report)
   print(report.getvalue())
   assert passed, report.getvalue()
