@@ -27,7 +27,7 @@ import time
 import jax
 import numpy as np
 
-from data_pipelines.sources import sample as sample_clip
+from mcc_jax.data_pipelines.sources import sample as sample_clip
 from mcc_jax import cli
 from mcc_jax import config_cli
 from mcc_jax import inference

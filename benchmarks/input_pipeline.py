@@ -67,9 +67,9 @@ import av
 import numpy as np
 from PIL import Image
 
-import data_pipelines
-from data_pipelines.sources.synthetic import synthetic_videos
-from data_pipelines.sources.tfds.builder import build_tfds_dataset
+from mcc_jax import data_pipelines
+from mcc_jax.data_pipelines.sources.synthetic import synthetic_videos
+from mcc_jax.data_pipelines.sources.tfds.builder import build_tfds_dataset
 
 FORMATS = ("png", "mp4", "tfds")
 # The dataset kind (datasets.name) that reads each storage format.

@@ -46,7 +46,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import data_pipelines
+from mcc_jax import data_pipelines
 from mcc_jax import config_cli
 from mcc_jax import losses
 from mcc_jax import ops

@@ -12,7 +12,7 @@ run reaches.
 
 import ml_collections
 
-from configs import tiny
+from mcc_jax.configs import tiny
 
 
 def get_config() -> ml_collections.ConfigDict:

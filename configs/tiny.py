@@ -6,7 +6,7 @@ loss), with narrow layers, small codebooks and one transformer layer per codeboo
 
 import ml_collections
 
-from configs import vox256
+from mcc_jax.configs import vox256
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -8,7 +8,7 @@ from the command line, e.g. ``--config.model.variant=mmc`` (Tab. 2 ablations) or
 
 import ml_collections
 
-from data_pipelines import config as data_config
+from mcc_jax.data_pipelines import config as data_config
 
 
 def model_config(image_size) -> ml_collections.ConfigDict:

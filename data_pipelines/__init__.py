@@ -23,32 +23,40 @@ from __future__ import annotations
 
 import importlib
 
-from data_pipelines import sources
-from data_pipelines.config import datasets_config, validate_datasets_config
+from mcc_jax.data_pipelines import sources
+from mcc_jax.data_pipelines.config import datasets_config, validate_datasets_config
+
+from mcc_jax import extras
 
 # Public name -> module defining it, imported when the name is first used.
 _LAZY_ATTRIBUTES = {
-    "build_train_pipeline": "data_pipelines.train_pipeline",
-    "build_eval_pipeline": "data_pipelines.eval_pipeline",
-    "eval_video_names": "data_pipelines.eval_pipeline",
-    "value_table": "data_pipelines.pixel_values",
-    "to_global_batch": "data_pipelines.global_arrays",
-    "global_batches": "data_pipelines.global_arrays",
-    "build_tfds_dataset": "data_pipelines.sources.tfds.builder",
-    "scan_dataset": "data_pipelines.data_check",
-    "BadFileLog": "data_pipelines.bad_files",
-    "BadVideoError": "data_pipelines.bad_files",
-    "EmptyDatasetError": "data_pipelines.bad_files",
-    "TooManyBadFilesError": "data_pipelines.bad_files",
+    "build_train_pipeline": "mcc_jax.data_pipelines.train_pipeline",
+    "build_eval_pipeline": "mcc_jax.data_pipelines.eval_pipeline",
+    "eval_video_names": "mcc_jax.data_pipelines.eval_pipeline",
+    "value_table": "mcc_jax.data_pipelines.pixel_values",
+    "to_global_batch": "mcc_jax.data_pipelines.global_arrays",
+    "global_batches": "mcc_jax.data_pipelines.global_arrays",
+    "build_tfds_dataset": "mcc_jax.data_pipelines.sources.tfds.builder",
+    "scan_dataset": "mcc_jax.data_pipelines.data_check",
+    "BadFileLog": "mcc_jax.data_pipelines.bad_files",
+    "BadVideoError": "mcc_jax.data_pipelines.bad_files",
+    "EmptyDatasetError": "mcc_jax.data_pipelines.bad_files",
+    "TooManyBadFilesError": "mcc_jax.data_pipelines.bad_files",
 }
+
+# Lazily loaded names that need no more than the core (NumPy and JAX).
+_CORE_ATTRIBUTES = {"value_table", "to_global_batch", "global_batches", "BadFileLog",
+                    "BadVideoError", "EmptyDatasetError", "TooManyBadFilesError"}
 
 __all__ = ["datasets_config", "validate_datasets_config", "sources", *_LAZY_ATTRIBUTES]
 
 
 def __getattr__(name: str):
   if name in _LAZY_ATTRIBUTES:
+    if name not in _CORE_ATTRIBUTES:
+      extras.require("data", f"mcc_jax.data_pipelines.{name}")
     return getattr(importlib.import_module(_LAZY_ATTRIBUTES[name]), name)
-  raise AttributeError(f"module 'data_pipelines' has no attribute {name!r}")
+  raise AttributeError(f"module 'mcc_jax.data_pipelines' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import ml_collections
 
-from data_pipelines import sources
+from mcc_jax.data_pipelines import sources
 
 # Dataset names understood by `data_pipelines.build_train_pipeline` and
 # `data_pipelines.build_eval_pipeline`: the kinds in `data_pipelines.sources`.
@@ -130,7 +130,7 @@ def validate_datasets_config(config: ml_collections.ConfigDict) -> None:
   for field in datasets_config().keys():
     if field not in config:
       raise ValueError(f"datasets.{field} is missing; build the block with "
-                       "data_pipelines.config.datasets_config().")
+                       "mcc_jax.data_pipelines.config.datasets_config().")
   _require(config.name in DATASET_NAMES, "name", f"one of {list(DATASET_NAMES)}",
            config.name)
   _require(isinstance(config.root, str), "root", "a string path", config.root)

@@ -15,11 +15,11 @@ import dataclasses
 import os
 from typing import Callable, Sequence
 
-from data_pipelines.bad_files import BadFile, BadVideoError, EmptyDatasetError
-from data_pipelines.pair_sampling import person_id
-from data_pipelines.readers.video import MIN_EVAL_FRAMES, check_frame_count
-from data_pipelines.readers.video_files import open_video
-from data_pipelines.sources.folder import list_video_entries
+from mcc_jax.data_pipelines.bad_files import BadFile, BadVideoError, EmptyDatasetError
+from mcc_jax.data_pipelines.pair_sampling import person_id
+from mcc_jax.data_pipelines.readers.video import MIN_EVAL_FRAMES, check_frame_count
+from mcc_jax.data_pipelines.readers.video_files import open_video
+from mcc_jax.data_pipelines.sources.folder import list_video_entries
 
 
 @dataclasses.dataclass

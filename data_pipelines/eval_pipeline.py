@@ -26,14 +26,14 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
-from data_pipelines import sources
-from data_pipelines.bad_files import BadFileLog, BadVideoError
-from data_pipelines.config import validate_datasets_config
-from data_pipelines.pair_sampling import host_share
-from data_pipelines.pipeline_inputs import open_pipeline_inputs
-from data_pipelines.readers.video import MIN_EVAL_FRAMES, Video, check_frame_count
-from data_pipelines.shutdown_guard import GuardedReader
-from data_pipelines.sources.base import DatasetSource, StoredFrame
+from mcc_jax.data_pipelines import sources
+from mcc_jax.data_pipelines.bad_files import BadFileLog, BadVideoError
+from mcc_jax.data_pipelines.config import validate_datasets_config
+from mcc_jax.data_pipelines.pair_sampling import host_share
+from mcc_jax.data_pipelines.pipeline_inputs import open_pipeline_inputs
+from mcc_jax.data_pipelines.readers.video import MIN_EVAL_FRAMES, Video, check_frame_count
+from mcc_jax.data_pipelines.shutdown_guard import GuardedReader
+from mcc_jax.data_pipelines.sources.base import DatasetSource, StoredFrame
 
 AUTOTUNE = tf.data.AUTOTUNE
 

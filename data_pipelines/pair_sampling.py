@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from data_pipelines.bad_files import EmptyDatasetError
+from mcc_jax.data_pipelines.bad_files import EmptyDatasetError
 
 # VoxCeleb (video-preprocessing) names: person id, then '#'-separated clip details.
 PERSON_SEPARATOR = "#"

@@ -10,10 +10,10 @@ import dataclasses
 
 import ml_collections
 
-from data_pipelines import sources
-from data_pipelines.bad_files import BadFileLog
-from data_pipelines.config import validate_datasets_config
-from data_pipelines.sources.base import DatasetSource
+from mcc_jax.data_pipelines import sources
+from mcc_jax.data_pipelines.bad_files import BadFileLog
+from mcc_jax.data_pipelines.config import validate_datasets_config
+from mcc_jax.data_pipelines.sources.base import DatasetSource
 
 
 @dataclasses.dataclass(frozen=True)

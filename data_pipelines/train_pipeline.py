@@ -40,15 +40,15 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
-from data_pipelines.augment import augment_pair
-from data_pipelines.bad_files import (BadFileLog, BadFrameError, BadVideoError,
+from mcc_jax.data_pipelines.augment import augment_pair
+from mcc_jax.data_pipelines.bad_files import (BadFileLog, BadFrameError, BadVideoError,
                                       EmptyDatasetError)
-from data_pipelines.pair_sampling import (ElementSchedule, PairSampler, element_rng,
+from mcc_jax.data_pipelines.pair_sampling import (ElementSchedule, PairSampler, element_rng,
                                           host_seed, host_share, redraw_rng)
-from data_pipelines.pipeline_inputs import open_pipeline_inputs
-from data_pipelines.readers.video import Video
-from data_pipelines.shutdown_guard import GuardedReader
-from data_pipelines.sources.base import DatasetSource
+from mcc_jax.data_pipelines.pipeline_inputs import open_pipeline_inputs
+from mcc_jax.data_pipelines.readers.video import Video
+from mcc_jax.data_pipelines.shutdown_guard import GuardedReader
+from mcc_jax.data_pipelines.sources.base import DatasetSource
 
 AUTOTUNE = tf.data.AUTOTUNE
 

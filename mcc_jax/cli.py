@@ -14,39 +14,51 @@ import importlib
 import sys
 from typing import NamedTuple, Sequence
 
+
 class Command(NamedTuple):
   """A subcommand: the module implementing it and its one-line description."""
 
   module: str
   help: str
+  # The extra (setup.py) whose packages the command needs beyond the core.
+  extra: str | None = None
 
 
 # The one list of subcommands and their descriptions (here, so that --help imports
 # nothing else).
 COMMANDS = {
     "train": Command("mcc_jax.commands.train",
-                     "Train a model (or resume a run) in a workdir."),
+                     "Train a model (or resume a run) in a workdir.",
+                     extra="train"),
     "animate": Command("mcc_jax.commands.animate",
-                       "Animate a source image with the motion of a driving video."),
+                       "Animate a source image with the motion of a driving video.",
+                       extra="video"),
     "evaluate": Command("mcc_jax.commands.evaluate",
                         "Evaluate a model on a dataset's test videos (PSNR, L1, LPIPS, AKD, "
-                        "AED, FID)."),
+                        "AED, FID).",
+                        extra="eval"),
     "crop-video": Command("mcc_jax.commands.crop_video",
                           "Find the face in a video and crop it to a stable square (or print "
-                          "ffmpeg commands)."),
+                          "ffmpeg commands).",
+                          extra="faces"),
     "demo": Command("mcc_jax.commands.demo",
-                    "Run a short demonstration of the warping and quantisation ops."),
+                    "Run a short demonstration of the warping and quantisation ops.",
+                    extra="video"),
     "convert-official": Command("mcc_jax.commands.convert_official",
                                 "Import the official PyTorch checkpoints into an orbax "
-                                "checkpoint."),
+                                "checkpoint.",
+                                extra="convert"),
     "convert-vgg19": Command("mcc_jax.commands.convert_vgg19",
                              "Convert torchvision's ImageNet VGG19 state dict for the "
-                             "perceptual loss."),
+                             "perceptual loss.",
+                             extra="convert"),
     "check-data": Command("mcc_jax.commands.check_data",
-                          "Check that every video of a dataset folder tree can be read."),
+                          "Check that every video of a dataset folder tree can be read.",
+                          extra="data"),
     "build-tfds": Command("mcc_jax.commands.build_tfds",
                           "Convert a dataset folder tree into TFDS TFRecords (one record per "
-                          "frame)."),
+                          "frame).",
+                          extra="data"),
 }
 
 
@@ -73,7 +85,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.print_help()
     return 2
   name = argv[0]
-  module = importlib.import_module(COMMANDS[name].module)
+  try:
+    return _run_command(name, argv[1:])
+  except ImportError as error:
+    # An optional dependency that is not installed: one line naming the extra.
+    from mcc_jax import extras  # pylint: disable=import-outside-toplevel
+
+    message = extras.explain(error)
+    if message is None:
+      raise
+    if not isinstance(error, extras.MissingExtraError):
+      message = f"mcc-jax {name}: {message}"
+    print(message, file=sys.stderr)
+    return 2
+
+
+def _run_command(name: str, argv: Sequence[str]) -> int:
+  """Parses ``argv`` for the subcommand ``name`` and runs it."""
+  command = COMMANDS[name]
+  if command.extra is not None:
+    from mcc_jax import extras  # pylint: disable=import-outside-toplevel
+
+    extras.require(command.extra, f"mcc-jax {name}")
+  module = importlib.import_module(command.module)
   sub = argparse.ArgumentParser(prog=f"mcc-jax {name}", description=COMMANDS[name].help)
   module.add_arguments(sub)
   # --config and --config.<field>=<value> are parsed by ml_collections (config_cli),
@@ -81,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   from mcc_jax import config_cli  # pylint: disable=import-outside-toplevel
 
   try:
-    config_args, rest = config_cli.split_config_args(argv[1:])
+    config_args, rest = config_cli.split_config_args(argv)
   except config_cli.ConfigArgumentError as error:
     sub.error(str(error))
   args = sub.parse_args(rest)

@@ -22,28 +22,33 @@ ALLOWED = {
     "mcc_jax.visualization": set(),
     "mcc_jax.faces": {"mcc_jax.media"},
     "mcc_jax.convert": {"mcc_jax.models", "mcc_jax.ops"},
-    "data_pipelines": set(),
-    "configs": {"data_pipelines"},
+    "mcc_jax.data_pipelines": set(),
+    "mcc_jax.configs": {"mcc_jax.data_pipelines"},
     "mcc_jax.train": {"mcc_jax.losses", "mcc_jax.models", "mcc_jax.ops", "mcc_jax.checkpoints",
-                      "mcc_jax.visualization", "data_pipelines"},
+                      "mcc_jax.visualization", "mcc_jax.data_pipelines"},
     "mcc_jax.inference": {"mcc_jax.models", "mcc_jax.ops", "mcc_jax.checkpoints",
                           "mcc_jax.media", "mcc_jax.faces"},
     "mcc_jax.evaluation": {"mcc_jax.inference", "mcc_jax.models", "mcc_jax.ops",
                            "mcc_jax.convert", "mcc_jax.faces", "mcc_jax.media",
-                           "data_pipelines"},
-    "mcc_jax.config_cli": set(),
+                           "mcc_jax.data_pipelines"},
+    "mcc_jax.config_cli": {"mcc_jax.configs"},
     "mcc_jax.commands": "*",
     "mcc_jax.cli": {"mcc_jax.config_cli", "mcc_jax.commands"},
+    # The optional-dependency check: a leaf every layer may call.
+    "mcc_jax.extras": set(),
     "mcc_jax.testing": "*",
 }
+
+
+# The repository's top-level folders that install inside the package (setup.py's
+# package_dir), and so import as mcc_jax.<name> in a checkout and from a wheel alike.
+MAPPED_FOLDERS = ("data_pipelines", "configs")
 
 
 def _layer(module: str) -> str | None:
   parts = module.split(".")
   if parts[0] == "mcc_jax":
     return "mcc_jax" if len(parts) == 1 else f"mcc_jax.{parts[1]}"
-  if parts[0] in ("data_pipelines", "configs"):
-    return parts[0]
   return None
 
 
@@ -65,6 +70,8 @@ def _sources():
 
 def _module_name(path: pathlib.Path) -> str:
   parts = path.relative_to(ROOT).with_suffix("").parts
+  if parts[0] in MAPPED_FOLDERS:
+    parts = ("mcc_jax", *parts)
   return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -80,10 +87,23 @@ def test_no_module_imports_above_its_layer():
     allowed = ALLOWED.get(source, set())
     for line, name in _imports(path):
       target = _layer(name)
-      if target in (None, source, "mcc_jax") or allowed == "*" or target in allowed:
+      if (target in (None, source, "mcc_jax", "mcc_jax.extras") or allowed == "*" or
+          target in allowed):
         continue
       violations.append(f"{path.relative_to(ROOT)}:{line} ({source}) imports {name}")
   assert not violations, "\n".join(violations)
+
+
+def test_nothing_imports_the_top_level_folders_by_their_uninstalled_names():
+  # data_pipelines/ and configs/ install as mcc_jax.data_pipelines and mcc_jax.configs
+  # (nothing generic in site-packages); "import data_pipelines" would work in a checkout
+  # only, and load a second copy of every module beside the mapped one.
+  offenders = []
+  for folder in ("mcc_jax", *MAPPED_FOLDERS, "tests", "benchmarks", "tools"):
+    for path in sorted((ROOT / folder).rglob("*.py")):
+      offenders += [f"{path.relative_to(ROOT)}:{line} imports {name}"
+                    for line, name in _imports(path) if name.split(".")[0] in MAPPED_FOLDERS]
+  assert not offenders, "\n".join(offenders)
 
 
 def test_the_allowed_imports_have_no_cycle():
@@ -129,8 +149,8 @@ def test_data_readers_and_sources_import_nothing_above_them(folder):
   for path in sorted((ROOT / "data_pipelines" / folder).rglob("*.py")):
     for line, name in _imports(path):
       parts = name.split(".")
-      if parts[0] != "data_pipelines" or len(parts) == 1:
+      if parts[:2] != ["mcc_jax", "data_pipelines"] or len(parts) == 2:
         continue
-      if parts[1] != folder and parts[1] not in DATA_LAYERS[folder]:
+      if parts[2] != folder and parts[2] not in DATA_LAYERS[folder]:
         violations.append(f"{path.relative_to(ROOT)}:{line} imports {name}")
   assert not violations, "\n".join(violations)

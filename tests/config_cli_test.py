@@ -36,3 +36,28 @@ def test_bad_arguments_are_named(args, match):
 def test_default_file_when_absent():
   config = config_cli.parse_config(["--config.batch_size=2"], default="configs/tiny.py")
   assert config.batch_size == 2 and config.model.image_size == 64
+
+
+def test_a_shipped_configuration_is_found_by_name_from_any_directory(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  by_name = config_cli.parse_config(["--config=sample", "--config.total_steps=7"])
+  by_path = config_cli.load_config(str(config_cli.shipped_config_path("sample")))
+  assert by_name.total_steps == 7
+  by_name.total_steps = by_path.total_steps
+  assert by_name.to_dict() == by_path.to_dict()
+  # The space-separated form too, and each shipped file is the package's own.
+  assert config_cli.parse_config(["--config", "vox256"]).model.image_size == 256
+  assert set(config_cli.shipped_configs()) >= {"sample", "tiny", "vox256"}
+  import mcc_jax.configs  # pylint: disable=import-outside-toplevel
+
+  folder = config_cli.shipped_config_path("tiny").parent
+  assert folder.samefile(mcc_jax.configs.__path__[0])
+
+
+def test_a_config_value_that_looks_like_a_path_is_kept():
+  assert config_cli.resolve_config_file("configs/sample.py") == "configs/sample.py"
+  assert config_cli.resolve_config_file("mine.py:arg") == "mine.py:arg"
+  assert config_cli.resolve_config_file("tiny:arg").endswith("tiny.py:arg")
+  with pytest.raises(config_cli.ConfigArgumentError, match=r"no shipped configuration 'nope'.*"
+                     r"'sample', 'tiny', 'vox256'"):
+    config_cli.parse_config(["--config=nope"])

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 import pytest
 
-from configs import vox256
+from mcc_jax.configs import vox256
 from mcc_jax.convert.generator import convert_discriminator, convert_generator
 from mcc_jax.convert.motion_estimator import convert_motion_estimator
 from mcc_jax.models import factory

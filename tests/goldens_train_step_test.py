@@ -24,7 +24,7 @@ import jax
 import numpy as np
 import pytest
 
-from configs import vox256
+from mcc_jax.configs import vox256
 from mcc_jax.testing import goldens, official_weights_step, parity
 
 GOLDENS = pathlib.Path(__file__).resolve().parent / "goldens"

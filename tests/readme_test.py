@@ -43,7 +43,7 @@ def test_set_up_commands_are_the_ones_ci_runs():
       ["bash", "-c", 'source <(sed -n "/^readme_command()/,/^}/p" .ci/run); '
        'readme_command "main job"; readme_command tests'],
       cwd=ROOT, capture_output=True, text=True, check=True).stdout.splitlines()
-  assert commands[0].startswith("pip install -e .") and "mcc-jax" in commands[0]
+  assert commands[0].startswith('pip install -e ".[train]"') and "mcc-jax" in commands[0]
   assert commands[1].startswith('pip install -e ".[test]"') and "pytest" in commands[1]
 
 

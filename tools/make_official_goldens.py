@@ -37,7 +37,7 @@ import sys
 import numpy as np
 import yaml
 
-from configs import vox256
+from mcc_jax.configs import vox256
 from mcc_jax.testing import goldens
 from mcc_jax.testing import official_code
 from mcc_jax.testing import official_parity

@@ -14,7 +14,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from data_pipelines.bad_files import BadVideoError
+from mcc_jax.data_pipelines.bad_files import BadVideoError
 
 # Extensions of single images: frames inside a frame folder, or whole strips.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")

@@ -14,9 +14,9 @@ import abc
 
 import numpy as np
 
-from data_pipelines.bad_files import BadVideoError
-from data_pipelines.readers.frames import as_rgb8, resize_frame
-from data_pipelines.pair_sampling import person_id, sample_frame_pair
+from mcc_jax.data_pipelines.bad_files import BadVideoError
+from mcc_jax.data_pipelines.readers.frames import as_rgb8, resize_frame
+from mcc_jax.data_pipelines.pair_sampling import person_id, sample_frame_pair
 
 # Frames a video needs. Training pairs are drawn with replacement (as FOMM and the
 # official code draw them), so one frame gives a pair; the reconstruction protocol

@@ -26,11 +26,11 @@ import av
 import numpy as np
 from PIL import Image, ImageSequence
 
-from data_pipelines.bad_files import BadFrameError, BadVideoError
-from data_pipelines.readers.frames import (decode_image_file, has_image_extension,
+from mcc_jax.data_pipelines.bad_files import BadFrameError, BadVideoError
+from mcc_jax.data_pipelines.readers.frames import (decode_image_file, has_image_extension,
                                            image_file_size, pil_to_rgb8, resize_frame)
-from data_pipelines.pair_sampling import sample_frame_pair
-from data_pipelines.readers.video import Video, check_frame_count
+from mcc_jax.data_pipelines.pair_sampling import sample_frame_pair
+from mcc_jax.data_pipelines.readers.video import Video, check_frame_count
 
 # Containers decoded by FFmpeg.
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")

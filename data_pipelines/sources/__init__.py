@@ -20,8 +20,10 @@ import importlib
 import pkgutil
 from typing import TYPE_CHECKING
 
+from mcc_jax import extras
+
 if TYPE_CHECKING:
-  from data_pipelines.sources.base import DatasetSource
+  from mcc_jax.data_pipelines.sources.base import DatasetSource
 
 # Modules of this package that are not dataset kinds.
 _NOT_KINDS = ("base",)
@@ -49,9 +51,11 @@ def get(name: str) -> type[DatasetSource]:
 
   Raises:
     ValueError: for an unknown name, listing the known ones.
+    extras.MissingExtraError: the ``data`` extra (tf.data, PyAV) is not installed.
   """
   known = names()
   if name not in known:
     raise ValueError(f"unknown dataset kind {name!r}; the kinds are {list(known)} (one "
                      "module each in data_pipelines/sources/)")
+  extras.require("data", f"the {name!r} dataset kind")
   return importlib.import_module(f"{__name__}.{name}").DATASET_SOURCE

@@ -35,9 +35,9 @@ from typing import TYPE_CHECKING, ClassVar, Sequence
 import ml_collections
 import numpy as np
 
-from data_pipelines.bad_files import BadFileLog, BadVideoError
-from data_pipelines.pair_sampling import person_id
-from data_pipelines.readers.video import Video
+from mcc_jax.data_pipelines.bad_files import BadFileLog, BadVideoError
+from mcc_jax.data_pipelines.pair_sampling import person_id
+from mcc_jax.data_pipelines.readers.video import Video
 
 if TYPE_CHECKING:
   import tensorflow as tf

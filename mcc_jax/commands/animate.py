@@ -134,9 +134,13 @@ def run(args: argparse.Namespace) -> int:
   from tqdm import tqdm  # pylint: disable=import-outside-toplevel
 
   from mcc_jax import config_cli  # pylint: disable=import-outside-toplevel
+  from mcc_jax import extras  # pylint: disable=import-outside-toplevel
   from mcc_jax import inference  # pylint: disable=import-outside-toplevel
   from mcc_jax import media  # pylint: disable=import-outside-toplevel
   from mcc_jax.visualization import panels  # pylint: disable=import-outside-toplevel
+
+  if args.crop == "face":
+    extras.require("faces", "mcc-jax animate --crop face")
 
   config = (config_cli.parse_config(args.config_args, prog="mcc-jax animate")
             if args.config_args else None)

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
   """
   if args.image_size <= 0:
     raise SystemExit(f"--image-size must be positive, got {args.image_size}.")
-  from data_pipelines.sources.tfds.builder import build_tfds_dataset
+  from mcc_jax.data_pipelines.sources.tfds.builder import build_tfds_dataset
 
   directory = build_tfds_dataset(args.root, args.output, args.image_size,
                                  frame_format=args.frame_format,

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
   splits = [s for s in args.splits.split(",") if s]
   if not splits:
     raise SystemExit("--splits names no split.")
-  from data_pipelines.data_check import scan_dataset
+  from mcc_jax.data_pipelines.data_check import scan_dataset
 
   def progress(split: str, done: int, total: int) -> None:
     if done == total or done % 100 == 0:

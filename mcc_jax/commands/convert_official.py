@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parents[2] / "configs" / "vox256.py"
+DEFAULT_CONFIG = "vox256"  # the shipped configs/vox256.py
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -115,7 +115,7 @@ def _override_datasets(datasets, overrides: list[str]):
   import ml_collections  # pylint: disable=import-outside-toplevel
   from ml_collections import config_flags  # pylint: disable=import-outside-toplevel
 
-  from data_pipelines import datasets_config  # pylint: disable=import-outside-toplevel
+  from mcc_jax.data_pipelines import datasets_config  # pylint: disable=import-outside-toplevel
   from mcc_jax import config_cli  # pylint: disable=import-outside-toplevel
 
   known = datasets_config()

@@ -80,7 +80,7 @@ def video_names(datasets: ml_collections.ConfigDict) -> list[str]:
   Raises:
     EmptyTestSplitError: the split has no video.
   """
-  import data_pipelines  # pylint: disable=import-outside-toplevel
+  from mcc_jax import data_pipelines  # pylint: disable=import-outside-toplevel
 
   try:
     names = data_pipelines.eval_video_names(datasets)
@@ -109,7 +109,7 @@ def read_test_videos(datasets: ml_collections.ConfigDict, *, max_frames: int | N
   Yields:
     :class:`EvalVideo`.
   """
-  import data_pipelines  # pylint: disable=import-outside-toplevel
+  from mcc_jax import data_pipelines  # pylint: disable=import-outside-toplevel
 
   names = video_names(datasets)
   pipeline = data_pipelines.build_eval_pipeline(datasets, _PIPELINE_BATCH, process_index=0,

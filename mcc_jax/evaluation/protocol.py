@@ -127,7 +127,7 @@ def cross_identity_sources(names: list[str]) -> dict[int, int]:
     whose person differs; the preceding one if all are one person (the video itself
     when there is one).
   """
-  from data_pipelines.pair_sampling import person_id  # pylint: disable=import-outside-toplevel
+  from mcc_jax.data_pipelines.pair_sampling import person_id  # pylint: disable=import-outside-toplevel
 
   persons = [person_id(name) for name in names]
   count = len(names)
@@ -293,7 +293,7 @@ def evaluate(model, datasets, options: EvaluationOptions, *,
     eval_videos.EmptyTestSplitError: no test video can be read.
     ValueError: invalid options, or frames of another size than the model's.
   """
-  from data_pipelines import BadFileLog  # pylint: disable=import-outside-toplevel
+  from mcc_jax.data_pipelines import BadFileLog  # pylint: disable=import-outside-toplevel
   from mcc_jax.inference import Animator  # pylint: disable=import-outside-toplevel
 
   metrics = metric_catalog.resolve_metrics(options.mode, options.metrics,

@@ -31,7 +31,7 @@ import numpy as np
 _MODELS_PACKAGE = "face_recognition_models"
 _LANDMARKS_FILE = "shape_predictor_68_face_landmarks.dat"
 _RECOGNITION_FILE = "dlib_face_recognition_resnet_model_v1.dat"
-_INSTALL_HINT = "pip install dlib-bin face_recognition_models"
+_INSTALL_HINT = 'pip install "mcc-jax[faces]"'
 
 # With upsample=None, detection runs on a copy whose longer side lies in
 # [_MIN_DETECTION_SIDE, _MAX_DETECTION_SIDE]: larger frames are downscaled to 640 px (the

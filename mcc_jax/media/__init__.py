@@ -10,6 +10,11 @@ Errors a user can cause raise :class:`MediaError`, whose message names the file.
 No JAX or TensorFlow is imported here.
 """
 
+from mcc_jax import extras as _extras
+
+_extras.require("video", "mcc_jax.media")
+
+# pylint: disable=wrong-import-position
 from mcc_jax.media.errors import MediaError
 from mcc_jax.media.framing import center_square_box
 from mcc_jax.media.framing import crop_and_resize

@@ -27,7 +27,7 @@ import jax
 import numpy as np
 import yaml
 
-from configs import vox256
+from mcc_jax.configs import vox256
 from mcc_jax.convert.generator import convert_discriminator, convert_generator
 from mcc_jax.convert.motion_estimator import convert_motion_estimator
 from mcc_jax.convert.state_dict import check_tree_matches

@@ -49,12 +49,11 @@ def write_tiny_checkpoint(directory: str | os.PathLike, *, seed: int = 0,
   Returns:
     The configuration saved with it.
   """
-  import pathlib  # pylint: disable=import-outside-toplevel
 
   from mcc_jax import config_cli  # pylint: disable=import-outside-toplevel
   from mcc_jax.checkpoints.model_files import save_model_checkpoint  # pylint: disable=import-outside-toplevel
 
-  path = pathlib.Path(__file__).resolve().parents[2] / "configs" / "tiny.py"
+  path = config_cli.shipped_config_path("tiny")
   config = config_cli.load_config(str(path), list(overrides))
   save_model_checkpoint(directory, random_variables(config.model, seed), config)
   return config

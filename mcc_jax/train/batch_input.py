@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import data_pipelines
+from mcc_jax import data_pipelines
 
 FRAME_KEYS = ("source", "driving")
 

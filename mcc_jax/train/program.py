@@ -18,7 +18,7 @@ import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
 
-import data_pipelines
+from mcc_jax import data_pipelines
 from mcc_jax.train import batch_input
 from mcc_jax.train import host_memory
 from mcc_jax.train import in_training_eval

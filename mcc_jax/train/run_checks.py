@@ -34,7 +34,7 @@ def check_workdir(workdir: str | os.PathLike) -> pathlib.Path:
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """Checks the training fields; raises ValueError naming the first bad one."""
   factory.validate_model_config(config.model)
-  import data_pipelines  # pylint: disable=import-outside-toplevel
+  from mcc_jax import data_pipelines  # pylint: disable=import-outside-toplevel
   data_pipelines.validate_datasets_config(config.datasets)
 
   def positive(name, value, allow_zero=False):

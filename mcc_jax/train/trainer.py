@@ -25,7 +25,7 @@ import os
 import time
 from typing import Any, Callable, Iterable, Iterator
 
-import data_pipelines
+from mcc_jax import data_pipelines
 import jax
 import ml_collections
 import numpy as np

@@ -199,7 +199,7 @@ def test_learn_sample_benchmark_scores_the_baselines(tmp_path):
   for scores in train.values():
     assert 5 < scores["psnr"] < 60 and 0 <= scores["lpips"] < 1.5
   # Copy-source per frame, from an independent numpy PSNR on 8-bit frames.
-  from configs import sample  # pylint: disable=import-outside-toplevel
+  from mcc_jax.configs import sample  # pylint: disable=import-outside-toplevel
   sources, targets = _load("learn_sample.py")._test_frames(sample.get_config())
   train_source, train_frames = _load("learn_sample.py")._train_frames(sample.get_config())
   to_8bit = lambda x: np.round((np.clip(x.astype(np.float64), -1, 1) + 1) * 127.5)
@@ -217,7 +217,7 @@ def test_learn_sample_benchmark_scores_the_baselines(tmp_path):
 
 def test_learn_sample_benchmark_does_not_score_the_source_frame():
   # A frame equal to its source would give copy-source a 148 dB frame in the mean.
-  from configs import sample  # pylint: disable=import-outside-toplevel
+  from mcc_jax.configs import sample  # pylint: disable=import-outside-toplevel
   sources, targets = _load("learn_sample.py")._test_frames(sample.get_config())
   assert sources.shape == targets.shape == (23, 64, 64, 3)
   difference = np.abs(sources - targets).reshape(len(targets), -1).max(axis=1)

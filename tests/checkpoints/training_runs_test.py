@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import tiny
+from mcc_jax.configs import tiny
 from mcc_jax import checkpoints
 from mcc_jax.checkpoints import training_runs
 

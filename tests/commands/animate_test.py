@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from scipy.spatial import ConvexHull
 
-from data_pipelines.sources import sample as sample_clip
+from mcc_jax.data_pipelines.sources import sample as sample_clip
 from mcc_jax import cli
 from mcc_jax import inference
 from mcc_jax import media

@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from data_pipelines.sources import sample as sample_clip
+from mcc_jax.data_pipelines.sources import sample as sample_clip
 from mcc_jax import cli
 from mcc_jax import faces
 from mcc_jax import media

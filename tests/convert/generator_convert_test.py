@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import vox256
+from mcc_jax.configs import vox256
 from mcc_jax.convert.generator import convert_discriminator, convert_generator
 from mcc_jax.convert.state_dict import ConversionError, check_tree_matches
 from mcc_jax.models import factory

@@ -9,9 +9,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-import data_pipelines
-from data_pipelines.bad_files import BadFileLog, BadVideoError, EmptyDatasetError
-from data_pipelines.config import datasets_config
+from mcc_jax import data_pipelines
+from mcc_jax.data_pipelines.bad_files import BadFileLog, BadVideoError, EmptyDatasetError
+from mcc_jax.data_pipelines.config import datasets_config
 
 SIZE = 8
 GOOD_VIDEOS = 2  # Coded PNG folders 'good0', 'good1' (video codes 0 and 1).
@@ -133,7 +133,7 @@ def test_training_skips_and_counts_the_bad_file(dataset_with_bad_video, media, c
                                                 kind):
   root, bad = dataset_with_bad_video(kind)
   log = BadFileLog("test")
-  with caplog.at_level(logging.WARNING, logger="data_pipelines.bad_files"):
+  with caplog.at_level(logging.WARNING, logger="mcc_jax.data_pipelines.bad_files"):
     dataset = data_pipelines.build_train_pipeline(
         _config(root, skip_bad_files=True), 3, seed=0, process_index=0, process_count=1,
         bad_file_log=log)

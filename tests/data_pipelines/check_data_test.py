@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from data_pipelines.data_check import scan_dataset
+from mcc_jax.data_pipelines.data_check import scan_dataset
 from mcc_jax import cli
 
 SIZE = 8
@@ -66,7 +66,7 @@ def test_build_tfds_command_writes_a_loadable_dataset(tree, tmp_path, capsys):
   assert cli.main(["build-tfds", "--root", str(tree), "--output", str(output),
                    "--image-size", str(SIZE), "--frame-format", "jpeg"]) == 0
   assert "name='tfds'" in capsys.readouterr().out
-  import data_pipelines
+  from mcc_jax import data_pipelines
   config = data_pipelines.datasets_config(name="tfds", root=str(output), image_size=SIZE)
   assert len(data_pipelines.eval_video_names(config)) == 2
   assert os.path.isdir(output / "talking_head_videos" / f"{SIZE}px")

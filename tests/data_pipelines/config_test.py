@@ -7,7 +7,7 @@ import sys
 import ml_collections
 import pytest
 
-from data_pipelines import config as config_lib
+from mcc_jax.data_pipelines import config as config_lib
 
 
 def test_defaults_follow_the_official_training_config():
@@ -87,13 +87,15 @@ def test_validation_reports_a_missing_field():
 
 
 def test_package_and_config_import_without_tensorflow():
-  code = ("import sys, data_pipelines, data_pipelines.config\n"
+  code = ("import sys\n"
+          "import mcc_jax.data_pipelines.config\n"
+          "from mcc_jax import data_pipelines\n"
           "data_pipelines.datasets_config(name='sample')\n"
           "heavy = [m for m in ('tensorflow', 'tensorflow_datasets', 'av') "
           "if m in sys.modules]\n"
           "assert not heavy, heavy\n"
           # The kinds are listed without importing them ...
-          "kinds = [m for m in sys.modules if m.startswith('data_pipelines.sources.')]\n"
+          "kinds = [m for m in sys.modules if m.startswith('mcc_jax.data_pipelines.sources.')]\n"
           "assert not kinds, kinds\n"
           # ... and validating a block imports its kind, still without TensorFlow.
           "for name in data_pipelines.config.DATASET_NAMES:\n"

@@ -5,10 +5,10 @@ import time
 import numpy as np
 import pytest
 
-import data_pipelines
-from data_pipelines import eval_pipeline
-from data_pipelines.config import datasets_config
-from data_pipelines.readers import video_files
+from mcc_jax import data_pipelines
+from mcc_jax.data_pipelines import eval_pipeline
+from mcc_jax.data_pipelines.config import datasets_config
+from mcc_jax.data_pipelines.readers import video_files
 
 SIZE = 8
 TEST_VIDEOS = [("id1#a", 5), ("id1#b", 3), ("id2#a", 7)]

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from jax.sharding import Mesh, PartitionSpec
 
-import data_pipelines
-from data_pipelines import global_arrays
-from data_pipelines.config import datasets_config
+from mcc_jax import data_pipelines
+from mcc_jax.data_pipelines import global_arrays
+from mcc_jax.data_pipelines.config import datasets_config
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from data_pipelines import pair_sampling
-from data_pipelines.bad_files import EmptyDatasetError
+from mcc_jax.data_pipelines import pair_sampling
+from mcc_jax.data_pipelines.bad_files import EmptyDatasetError
 
 # Chi-square tests reject only beyond this quantile: with fixed seeds the outcome is
 # deterministic, and a correct sampler lands far inside it.

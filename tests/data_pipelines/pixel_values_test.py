@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import data_pipelines
+from mcc_jax import data_pipelines
 
 
 def _tensorflow_path(levels, value_range):

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 _SCRIPT = """
-import data_pipelines
+from mcc_jax import data_pipelines
 config = data_pipelines.datasets_config(
     name="synthetic", image_size=16, synthetic=dict(num_train_identities=2, num_frames=4))
 batches = data_pipelines.build_train_pipeline(

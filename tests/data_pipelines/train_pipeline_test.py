@@ -7,10 +7,10 @@ import pytest
 import tensorflow as tf
 from scipy import stats
 
-import data_pipelines
-from data_pipelines import train_pipeline
-from data_pipelines.augment import augment_pair, color_jitter
-from data_pipelines.config import datasets_config
+from mcc_jax import data_pipelines
+from mcc_jax.data_pipelines import train_pipeline
+from mcc_jax.data_pipelines.augment import augment_pair, color_jitter
+from mcc_jax.data_pipelines.config import datasets_config
 
 SIZE = 8
 # Persons with 1, 4 and 2 videos: id sampling must still give each a third of the pairs.

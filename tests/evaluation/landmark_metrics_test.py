@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from data_pipelines.sources import sample as sample_clip
+from mcc_jax.data_pipelines.sources import sample as sample_clip
 from mcc_jax.evaluation import landmark_metrics as lm
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-import data_pipelines
-from data_pipelines.sources import sample as sample_clip
+from mcc_jax import data_pipelines
+from mcc_jax.data_pipelines.sources import sample as sample_clip
 from mcc_jax.evaluation import eval_videos
 from mcc_jax.evaluation import metric_catalog
 from mcc_jax.evaluation import protocol

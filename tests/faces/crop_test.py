@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from data_pipelines.sources import sample as sample_clip
+from mcc_jax.data_pipelines.sources import sample as sample_clip
 from mcc_jax import faces
 from mcc_jax import media
 from mcc_jax.faces import crop

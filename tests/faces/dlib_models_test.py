@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_pipelines.sources import sample as sample_clip
+from mcc_jax.data_pipelines.sources import sample as sample_clip
 from mcc_jax import faces
 from mcc_jax.faces import dlib_models
 
@@ -142,12 +142,12 @@ def test_missing_model_files_raise_face_models_error(clip, monkeypatch):
   monkeypatch.setattr(dlib_models, "_models", {})
   monkeypatch.setattr(dlib_models, "_MODELS_PACKAGE", "no_such_face_models_package")
   with pytest.raises(faces.FaceModelsError,
-                     match="pip install dlib-bin face_recognition_models"):
+                     match=r'pip install "mcc-jax\[faces\]"'):
     faces.face_landmarks(clip[0], (60, 40, 110, 90))
 
 
 def test_missing_dlib_raises_face_models_error(clip, monkeypatch):
   monkeypatch.setattr(dlib_models, "_models", {})
   monkeypatch.setitem(sys.modules, "dlib", None)  # `import dlib` now fails
-  with pytest.raises(faces.FaceModelsError, match="pip install dlib-bin"):
+  with pytest.raises(faces.FaceModelsError, match=r'pip install "mcc-jax\[faces\]"'):
     faces.detect_faces(clip[0])

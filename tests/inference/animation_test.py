@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from data_pipelines.sources import sample as sample_clip
+from mcc_jax.data_pipelines.sources import sample as sample_clip
 from mcc_jax import inference
 from mcc_jax import media
 from mcc_jax.inference.animation import to_model_range

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import tiny
+from mcc_jax.configs import tiny
 from mcc_jax import losses
 from mcc_jax.models.generator import GeneratorOutput
 from mcc_jax.models.motion_estimator import MotionEstimate

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from configs import tiny, vox256
+from mcc_jax.configs import tiny, vox256
 from mcc_jax.models import factory
 from mcc_jax.models.discriminator import PatchDiscriminator
 from tests.models import torch_reference as ref

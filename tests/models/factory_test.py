@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import tiny, vox256
+from mcc_jax.configs import tiny, vox256
 from mcc_jax.models import factory
 from tests.models.model_testing import identity_grid, random_variables
 

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import tiny
+from mcc_jax.configs import tiny
 from mcc_jax.models import factory
 from mcc_jax.models.codebook_transformer import CodebookTransformerLayer
 from mcc_jax.ops.quantize import VectorQuantizer

@@ -4,7 +4,7 @@ import numpy as np
 import optax
 import pytest
 
-from configs import vox256
+from mcc_jax.configs import vox256
 from mcc_jax.train import optimizers
 
 

@@ -25,6 +25,8 @@ from mcc_jax.testing import parity
 from tests.train.conftest import subprocess_environment
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+# Whole runs in subprocesses: minutes each (docs/testing.md).
+pytestmark = pytest.mark.slow
 STEPS = 6
 # Every interval fires at least twice in STEPS steps.
 INTERVALS = {"log_every_steps": 2, "image_every_steps": 2, "eval_every_steps": 3,
@@ -42,7 +44,10 @@ def _command(workdir, *overrides, total_steps=STEPS):
 
 
 def _environment(base, devices, **extra):
-  env = dict(base, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", **extra)
+  # The test suite's lowest LLVM optimisation level (tests/conftest.py): the programs
+  # are the same, they compile in about half the time.
+  env = dict(base, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices} "
+             "--xla_backend_optimization_level=0", **extra)
   for name in list(env):
     if name.startswith(("SLURM_", "OMPI_")) or name == "TPU_WORKER_HOSTNAMES":
       del env[name]

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import tiny
+from mcc_jax.configs import tiny
 from mcc_jax import losses
 from mcc_jax.testing import parity
 from mcc_jax.train import optimizers as optimizers_lib

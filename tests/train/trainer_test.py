@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from configs import tiny
+from mcc_jax.configs import tiny
 from mcc_jax import checkpoints
 from mcc_jax import cli
 from mcc_jax import losses

@@ -12,10 +12,10 @@ from __future__ import annotations
 import ml_collections
 import numpy as np
 
-from data_pipelines.pair_sampling import sample_frame_pair
-from data_pipelines.readers.video import Video, check_frame_count
-from data_pipelines.sources.base import DatasetSource
-from data_pipelines.sources.synthetic.heads import (HeadIdentity, HeadMotion, render_head,
+from mcc_jax.data_pipelines.pair_sampling import sample_frame_pair
+from mcc_jax.data_pipelines.readers.video import Video, check_frame_count
+from mcc_jax.data_pipelines.sources.base import DatasetSource
+from mcc_jax.data_pipelines.sources.synthetic.heads import (HeadIdentity, HeadMotion, render_head,
                                                     sample_identity, sample_motion)
 
 # Seed-stream tags: identities of different splits come from disjoint streams.

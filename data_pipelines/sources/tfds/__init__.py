@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 import ml_collections
 
-from data_pipelines.sources.base import DatasetSource, StoredFrame
+from mcc_jax.data_pipelines.sources.base import DatasetSource, StoredFrame
 
 if TYPE_CHECKING:
   import tensorflow as tf
 
-  from data_pipelines.sources.tfds.split import RecordVideo
+  from mcc_jax.data_pipelines.sources.tfds.split import RecordVideo
 
 
 class TfdsSource(DatasetSource):
@@ -43,7 +43,7 @@ class TfdsSource(DatasetSource):
     """
     super().__init__(config, split)
     # TensorFlow is imported only here, when a split is opened.
-    from data_pipelines.sources.tfds.split import TfdsSplit
+    from mcc_jax.data_pipelines.sources.tfds.split import TfdsSplit
     self._split = TfdsSplit(config.root, split, config.image_size, config.max_videos)
 
   @property

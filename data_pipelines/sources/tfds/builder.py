@@ -22,9 +22,9 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-from data_pipelines.bad_files import BadFileLog, BadVideoError
-from data_pipelines.sources.folder import open_split
-from data_pipelines.sources.tfds.record_index import RecordIndex, index_path
+from mcc_jax.data_pipelines.bad_files import BadFileLog, BadVideoError
+from mcc_jax.data_pipelines.sources.folder import open_split
+from mcc_jax.data_pipelines.sources.tfds.record_index import RecordIndex, index_path
 
 _LOGGER = logging.getLogger(__name__)
 

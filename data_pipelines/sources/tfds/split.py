@@ -14,11 +14,11 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from data_pipelines.bad_files import EmptyDatasetError
-from data_pipelines.pair_sampling import sample_frame_pair
-from data_pipelines.readers.video import Video
-from data_pipelines.sources.tfds.builder import BUILDER_NAME
-from data_pipelines.sources.tfds.record_index import RecordFiles, RecordIndex
+from mcc_jax.data_pipelines.bad_files import EmptyDatasetError
+from mcc_jax.data_pipelines.pair_sampling import sample_frame_pair
+from mcc_jax.data_pipelines.readers.video import Video
+from mcc_jax.data_pipelines.sources.tfds.builder import BUILDER_NAME
+from mcc_jax.data_pipelines.sources.tfds.record_index import RecordFiles, RecordIndex
 
 
 def dataset_dir(root: str, image_size: int) -> str:

@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from data_pipelines.readers import frames as frames_lib
-from data_pipelines.bad_files import BadVideoError
+from mcc_jax.data_pipelines.readers import frames as frames_lib
+from mcc_jax.data_pipelines.bad_files import BadVideoError
 
 
 def _random_image(shape, dtype=np.uint8, seed=0):

@@ -11,8 +11,8 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from data_pipelines.pair_sampling import element_rng, sample_frame_pair
-from data_pipelines.readers import video_files
+from mcc_jax.data_pipelines.pair_sampling import element_rng, sample_frame_pair
+from mcc_jax.data_pipelines.readers import video_files
 
 LENGTH, SIZE, GOP = 300, 32, 25
 DRAWS = 12

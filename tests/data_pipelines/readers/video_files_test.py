@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_pipelines.bad_files import BadFrameError
-from data_pipelines.pair_sampling import element_rng, sample_frame_pair
-from data_pipelines.readers import frames as frame_files
-from data_pipelines.readers import video_files
+from mcc_jax.data_pipelines.bad_files import BadFrameError
+from mcc_jax.data_pipelines.pair_sampling import element_rng, sample_frame_pair
+from mcc_jax.data_pipelines.readers import frames as frame_files
+from mcc_jax.data_pipelines.readers import video_files
 
 
 def _textured_video(num_frames, size, seed=0):

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import data_pipelines
-from data_pipelines import config as config_lib
-from data_pipelines import sources
-from data_pipelines.sources.base import DatasetSource
-from data_pipelines.sources.tfds.builder import build_tfds_dataset
+from mcc_jax import data_pipelines
+from mcc_jax.data_pipelines import config as config_lib
+from mcc_jax.data_pipelines import sources
+from mcc_jax.data_pipelines.sources.base import DatasetSource
+from mcc_jax.data_pipelines.sources.tfds.builder import build_tfds_dataset
 
 SIZE = 8
 # Two persons, one with two videos; coded frames tell video and frame apart.

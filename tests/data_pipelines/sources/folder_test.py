@@ -4,9 +4,9 @@ import os
 
 import numpy as np
 
-import data_pipelines
-from data_pipelines.config import datasets_config
-from data_pipelines.sources import folder
+from mcc_jax import data_pipelines
+from mcc_jax.data_pipelines.config import datasets_config
+from mcc_jax.data_pipelines.sources import folder
 
 
 def test_split_listing_finds_each_video_kind_and_skips_other_files(tmp_path, media):

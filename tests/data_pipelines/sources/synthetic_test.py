@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import data_pipelines
-from data_pipelines.sources import synthetic
-from data_pipelines.sources.synthetic import heads
-from data_pipelines.config import datasets_config
+from mcc_jax import data_pipelines
+from mcc_jax.data_pipelines.sources import synthetic
+from mcc_jax.data_pipelines.sources.synthetic import heads
+from mcc_jax.data_pipelines.config import datasets_config
 
 
 def _videos(split, size=64, seed=0, identities=3, per_identity=2, frames=40):

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-import data_pipelines
-from data_pipelines.sources.tfds import record_index
-from data_pipelines.config import datasets_config
-from data_pipelines.sources.folder import open_split
-from data_pipelines.sources.tfds.builder import build_tfds_dataset
-from data_pipelines.sources.tfds.split import TfdsSplit, dataset_dir
+from mcc_jax import data_pipelines
+from mcc_jax.data_pipelines.sources.tfds import record_index
+from mcc_jax.data_pipelines.config import datasets_config
+from mcc_jax.data_pipelines.sources.folder import open_split
+from mcc_jax.data_pipelines.sources.tfds.builder import build_tfds_dataset
+from mcc_jax.data_pipelines.sources.tfds.split import TfdsSplit, dataset_dir
 
 SIZE = 8
 TRAIN = [("idA#0", 4), ("idB#0", 6), ("idB#1", 5), ("idC#0", 3)]
