@@ -44,10 +44,7 @@ def _command(workdir, *overrides, total_steps=STEPS):
 
 
 def _environment(base, devices, **extra):
-  # The test suite's lowest LLVM optimisation level (tests/conftest.py): the programs
-  # are the same, they compile in about half the time.
-  env = dict(base, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices} "
-             "--xla_backend_optimization_level=0", **extra)
+  env = dict(base, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", **extra)
   for name in list(env):
     if name.startswith(("SLURM_", "OMPI_")) or name == "TPU_WORKER_HOSTNAMES":
       del env[name]
