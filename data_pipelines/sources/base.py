@@ -87,6 +87,8 @@ class DatasetSource(abc.ABC):
       a non-empty root).
     decodes_in_graph: whether readers return encoded frames that `decode` turns into
       uint8 frames in the graph (otherwise they return uint8 frames).
+    renders_reenactment: whether `reenactment_target` can render the ground truth of
+      cross-identity reenactment (one video's person in another video's motion).
     config: the ``datasets`` block.
     split: the split's name.
     image_size: side ``S`` of the frames.
@@ -94,6 +96,7 @@ class DatasetSource(abc.ABC):
 
   requires_root: ClassVar[bool] = False
   decodes_in_graph: ClassVar[bool] = False
+  renders_reenactment: ClassVar[bool] = False
 
   def __init__(self, config: ml_collections.ConfigDict, split: str):
     """Lists the videos of a split; opens none of them.
@@ -120,6 +123,25 @@ class DatasetSource(abc.ABC):
   def persons(self) -> list[str]:
     """The person of each video of `video_names`, for id sampling and host shares."""
     return [person_id(name) for name in self.video_names]
+
+  def reenactment_target(self, source_name: str, driving_name: str,
+                         frames: Sequence[int]) -> np.ndarray:
+    """The first frame's person of ``source_name`` moved like ``driving_name`` (relative
+    motion), for the kinds that can render it (``renders_reenactment``).
+
+    Args:
+      source_name: the video whose first frame is the source image.
+      driving_name: the driving video.
+      frames: driving frame indices.
+
+    Returns:
+      uint8 ``(len(frames), S, S, 3)``.
+
+    Raises:
+      NotImplementedError: a real dataset has no such ground truth.
+    """
+    raise NotImplementedError(f"the {self.config.name!r} dataset cannot render what one "
+                              f"person looks like in another's motion")
 
   @abc.abstractmethod
   def open(self, position: int) -> Video:

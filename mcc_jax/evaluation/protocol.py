@@ -10,9 +10,12 @@ similarity, FID.
 video with relative motion and adapted scale (the official demo's setting). Each
 test video drives the first frame of the nearest preceding video (cyclically, in
 name order) whose person differs (the part of the name before ``#``); if every video
-shows one person, the preceding video. There is no ground truth: identity is compared
-with the source (identity similarity, AED) and landmarks with the driving frames
-(AKD). Finding the sources reads the split twice.
+shows one person, the preceding video. Identity is compared with the source (identity
+similarity, AED) and landmarks with the driving frames (AKD). A real video has no
+ground truth for this; the ``synthetic`` dataset does: each frame of what the source
+person would look like in the driving motion is rendered
+(``data_pipelines/sources/synthetic/reenactment.py``, relative motion), and PSNR, L1
+and LPIPS are scored against it. Finding the sources reads the split twice.
 
 Metrics are averaged over all frames of all videos (the official averaging), not per
 video. Unreadable videos are skipped and counted.
@@ -177,17 +180,21 @@ class _Scorers:
     return self._source_faces[key]
 
   def score(self, generated: np.ndarray, driving: np.ndarray, source: np.ndarray,
-            source_key: int) -> dict[str, np.ndarray]:
-    """Scores one video's frames; returns metric -> per-frame values (NaN: missed)."""
+            source_key: int, target: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Scores one video's frames; returns metric -> per-frame values (NaN: missed).
+
+    ``target`` is what PSNR, L1 and LPIPS compare with (default: the driving frames).
+    """
     metrics, mode = self.metrics, self.options.mode
+    target = driving if target is None else target
     scores = {}
     if "psnr" in metrics:
-      scores["psnr"] = pixel_metrics.psnr(generated, driving)
+      scores["psnr"] = pixel_metrics.psnr(generated, target)
     if "l1" in metrics:
-      l1_255 = pixel_metrics.l1_distance(generated, driving)
+      l1_255 = pixel_metrics.l1_distance(generated, target)
       scores["l1"], scores["l1_255"] = l1_255 / 255.0, l1_255
     if self.lpips is not None:
-      scores["lpips"] = self.lpips(generated, driving)
+      scores["lpips"] = self.lpips(generated, target)
     if self.faces is not None:
       identity = "aed" in metrics or "csim" in metrics
       identity_from_driving = identity and mode == "reconstruction"
@@ -294,10 +301,14 @@ def evaluate(model, datasets, options: EvaluationOptions, *,
     ValueError: invalid options, or frames of another size than the model's.
   """
   from mcc_jax.data_pipelines import BadFileLog  # pylint: disable=import-outside-toplevel
+  from mcc_jax.data_pipelines import sources as dataset_sources  # pylint: disable=import-outside-toplevel
   from mcc_jax.inference import Animator  # pylint: disable=import-outside-toplevel
 
+  relative = options.mode == "cross_identity"
+  ground_truth = relative and dataset_sources.get(datasets.name).renders_reenactment
   metrics = metric_catalog.resolve_metrics(options.mode, options.metrics,
-                                           fid_available=options.fid_weights is not None)
+                                           fid_available=options.fid_weights is not None,
+                                           rendered_ground_truth=ground_truth)
   if options.fid_reference not in metric_catalog.FID_REFERENCES:
     raise ValueError(f"fid_reference must be one of {list(metric_catalog.FID_REFERENCES)}, "
                      f"got {options.fid_reference!r}")
@@ -314,10 +325,11 @@ def evaluate(model, datasets, options: EvaluationOptions, *,
                      f"{model.image_size}x{model.image_size}; set "
                      f"--config.datasets.image_size={model.image_size}")
   names = eval_videos.video_names(datasets)
+  renderer = (dataset_sources.get(datasets.name)(datasets, datasets.eval_split)
+              if ground_truth else None)
   scorers = _Scorers(metrics, options)
   animator = Animator(model)
   bad_files = BadFileLog(f"{datasets.eval_split} split of the {datasets.name!r} dataset")
-  relative = options.mode == "cross_identity"
   per_video = []
   frames = 0
   try:
@@ -344,7 +356,11 @@ def evaluate(model, datasets, options: EvaluationOptions, *,
           batch.frames for batch in animator.animate(
               source, video.frames, relative=relative, adapt_scale=relative,
               batch_size=options.batch_size)])
-      scores = scorers.score(generated, video.frames, source, source_index)
+      target = None
+      if ground_truth:
+        target = renderer.reenactment_target(names[source_index], video.name,
+                                             range(len(video.frames)))
+      scores = scorers.score(generated, video.frames, source, source_index, target)
       per_video.append(_video_record(video, scores,
                                      names[source_index] if relative else None))
       frames += len(video.frames)
@@ -358,7 +374,10 @@ def evaluate(model, datasets, options: EvaluationOptions, *,
             "the source of all its frames" if not relative else
             "relative with adapted scale, anchored at the first driving frame; the first "
             "frame of the nearest preceding video of another person is the source")
-  settings = {"metrics": list(metrics), "motion": motion, "max_videos": options.max_videos,
+  reference = ("rendered: the source video's person in the driving video's motion"
+               if ground_truth else None if relative else "the driving frames")
+  settings = {"metrics": list(metrics), "motion": motion, "ground_truth": reference,
+              "max_videos": options.max_videos,
               "max_frames": options.max_frames, "face_box": options.face_box,
               "fid_reference": options.fid_reference if "fid" in metrics else None,
               "dataset": {"name": datasets.name, "root": datasets.root,

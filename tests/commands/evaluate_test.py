@@ -11,6 +11,7 @@ import os
 import pathlib
 import sys
 
+import numpy as np
 import pytest
 
 from mcc_jax import cli
@@ -82,13 +83,47 @@ def test_cross_identity(tiny_checkpoint, tmp_path, capsys):
   assert pairs == [("0000#00", "0001#00"), ("0000#01", "0001#00"), ("0001#00", "0000#01")]
   assert not (output / "missing").exists()
   assert "pass --fid-weights PATH" in capsys.readouterr().out
+  # The synthetic dataset renders the ground truth: PSNR, L1 and LPIPS are scored against
+  # the source's person in the driving motion, not against the driving frames.
+  summary = _finite_metrics(output, ["psnr", "l1", "lpips"])
+  assert "rendered ground truth" in summary["metrics"]["psnr"]["definition"]
+  assert summary["metrics"]["psnr"]["frames"] == 6
+  from mcc_jax import inference  # pylint: disable=import-outside-toplevel
+  from mcc_jax.data_pipelines.sources import synthetic  # pylint: disable=import-outside-toplevel
+  from mcc_jax.data_pipelines.sources.synthetic import heads  # pylint: disable=import-outside-toplevel
+  model = inference.load_model(checkpoint=checkpoint)
+  datasets = model.config.datasets
+  datasets.synthetic.num_frames = 2
+  animator = inference.Animator(model)
+  psnr = lambda a, b: 10 * np.log10(255.0**2 / ((a.astype(np.float64) - b) ** 2).mean(
+      axis=(1, 2, 3)))
+  for record in per_video:
+    a = synthetic.video_named(datasets, record["source_video"])
+    b = synthetic.video_named(datasets, record["video"])
+    generated = np.concatenate([batch.frames for batch in animator.animate(
+        a.render(0), b.read_all(), relative=True, adapt_scale=True, batch_size=2)])
+    # Frame 0: nothing moved, the target is A's first frame; frame 1: A's first pose
+    # moved by B's change (numpy, parameter by parameter).
+    p0, p1, s = b.motion.pose(0), b.motion.pose(1), a.motion.pose(0)
+    moved = heads.HeadPose(
+        translation=(s.translation[0] + p1.translation[0] - p0.translation[0],
+                     s.translation[1] + p1.translation[1] - p0.translation[1]),
+        roll=s.roll + p1.roll - p0.roll, scale=s.scale * p1.scale / p0.scale,
+        yaw=float(np.clip(s.yaw + p1.yaw - p0.yaw, -1, 1)),
+        eye_openness=float(np.clip(s.eye_openness + p1.eye_openness - p0.eye_openness, 0, 1)),
+        mouth_opening=float(np.clip(s.mouth_opening + p1.mouth_opening - p0.mouth_opening,
+                                    0, 1)))
+    target = np.stack([a.render(0), heads.render_head(a.identity, moved, 64)])
+    assert record["psnr"] == pytest.approx(psnr(generated, target).mean(), abs=1e-3)
+    assert record["psnr"] != pytest.approx(psnr(generated, b.read_all()).mean(), abs=1e-3)
 
 
 @pytest.mark.parametrize("arguments, message", [
     (["--metrics", "psnr,ssim"], "unknown metric 'ssim'"),
     (["--metrics", "lpips,fid"], "pass --fid-weights PATH"),
     (["--fid-weights", "absent.pth"], "--fid-weights absent.pth: no such file"),
-    (["--mode", "cross_identity", "--metrics", "psnr"], "does not apply to mode"),
+    (["--mode", "cross_identity", "--metrics", "psnr", "--config.datasets.name=sample"],
+     "does not apply to mode 'cross_identity' on this dataset"),
     (["--max-frames", "0"], "--max-frames must be at least 1"),
 ])
 def test_argument_errors(tiny_checkpoint, tmp_path, arguments, message, monkeypatch):

@@ -17,6 +17,14 @@ def test_default_metrics_per_mode():
   assert resolve("reconstruction", None, fid_available=True)[-1] == "fid"
   assert resolve("cross_identity", None, fid_available=False) == ("akd", "aed", "csim")
   assert resolve("reconstruction", ["aed", "psnr"], fid_available=False) == ("psnr", "aed")
+  # With a rendered ground truth (the synthetic dataset), cross-identity mode scores
+  # the pixel metrics too; reconstruction is unchanged by the flag.
+  assert resolve("cross_identity", None, fid_available=False, rendered_ground_truth=True) == (
+      "psnr", "l1", "lpips", "akd", "aed", "csim")
+  assert resolve("reconstruction", None, fid_available=False, rendered_ground_truth=True) == (
+      "psnr", "l1", "lpips", "akd", "aed")
+  assert resolve("cross_identity", ["lpips"], fid_available=False,
+                 rendered_ground_truth=True) == ("lpips",)
 
 
 def test_metric_errors():
@@ -31,6 +39,11 @@ def test_definitions_name_the_models_and_the_reference():
   assert "dlib" in akd and "not comparable with the paper" in akd and "64x64" in akd
   assert "source image" in metric_catalog.definition("aed", mode="cross_identity",
                                                      image_size=64)
+  for name in ("psnr", "l1", "lpips"):
+    assert "real driving frame" in metric_catalog.definition(name, mode="reconstruction",
+                                                             image_size=64)
+    assert "rendered ground truth" in metric_catalog.definition(name, mode="cross_identity",
+                                                                image_size=64)
   official = metric_catalog.definition("fid", mode="reconstruction", image_size=64,
                                        fid_reference="source")
   assert "as the official evaluation does" in official

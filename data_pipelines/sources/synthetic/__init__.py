@@ -9,12 +9,16 @@ sampling groups the videos of one identity. The renderer is `heads`.
 
 from __future__ import annotations
 
+import re
+from typing import Sequence
+
 import ml_collections
 import numpy as np
 
 from mcc_jax.data_pipelines.pair_sampling import sample_frame_pair
 from mcc_jax.data_pipelines.readers.video import Video, check_frame_count
 from mcc_jax.data_pipelines.sources.base import DatasetSource
+from mcc_jax.data_pipelines.sources.synthetic import reenactment
 from mcc_jax.data_pipelines.sources.synthetic.heads import (HeadIdentity, HeadMotion, render_head,
                                                     sample_identity, sample_motion)
 
@@ -87,6 +91,30 @@ def _check_split(split: str) -> None:
 
 def _video_name(split: str, person: int, clip: int) -> str:
   return f"synthetic-{split}-{person:04d}#{clip:02d}"
+
+
+def video_named(datasets: ml_collections.ConfigDict, name: str) -> SyntheticVideo:
+  """The video of the synthetic dataset that has a given name.
+
+  Args:
+    datasets: the ``datasets`` block (its ``synthetic`` seed and frame count, and its
+      ``image_size``).
+    name: ``synthetic-<split>-<person>#<clip>``, as in ``video_names``.
+
+  Returns:
+    The `SyntheticVideo`, identity and motion included.
+
+  Raises:
+    ValueError: for a name that is not of that form.
+  """
+  match = re.fullmatch(r"synthetic-(\w+)-(\d+)#(\d+)", name)
+  if match is None or match.group(1) not in _SPLIT_TAGS:
+    raise ValueError(f"{name!r} is not the name of a synthetic video (expected "
+                     f"'synthetic-<split>-<person>#<clip>' with a split of "
+                     f"{sorted(_SPLIT_TAGS)})")
+  return synthetic_video(match.group(1), int(datasets.image_size),
+                         seed=datasets.synthetic.seed, person=int(match.group(2)),
+                         clip=int(match.group(3)), num_frames=datasets.synthetic.num_frames)
 
 
 def synthetic_video(split: str, image_size: int, *, seed: int, person: int, clip: int,
@@ -167,6 +195,16 @@ class SyntheticSource(DatasetSource):
   def video_names(self) -> list[str]:
     """``synthetic-<split>-<person>#<clip>``, sorted."""
     return self._names
+
+  renders_reenactment = True
+
+  def reenactment_target(self, source_name: str, driving_name: str,
+                         frames: Sequence[int]) -> np.ndarray:
+    """See `DatasetSource.reenactment_target`; relative motion, composed as in
+    `reenactment`."""
+    return reenactment.reenactment_target(video_named(self.config, source_name),
+                                          video_named(self.config, driving_name), frames,
+                                          "relative")
 
   def open(self, position: int) -> SyntheticVideo:
     """See `DatasetSource.open`; samples the identity and motion, renders nothing."""
