@@ -52,6 +52,10 @@ COMMANDS = {
                              "Convert torchvision's ImageNet VGG19 state dict for the "
                              "perceptual loss.",
                              extra="convert"),
+    "render-heads": Command("mcc_jax.commands.render_heads",
+                            "Write a video of the procedural heads dataset (e.g. a person "
+                            "no model was trained on) as an mp4.",
+                            extra="video"),
     "check-data": Command("mcc_jax.commands.check_data",
                           "Check that every video of a dataset folder tree can be read.",
                           extra="data"),
