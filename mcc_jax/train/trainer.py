@@ -60,12 +60,14 @@ class TrainSummary:
     stopped_by_signal: True when SIGTERM ended the run early (a checkpoint was saved).
     last_checkpoint: the step of the newest checkpoint on disk (None if none).
     eval_metrics: the last evaluation's metrics (empty if none ran).
+    start_step: the step the run started or resumed from.
   """
 
   step: int
   stopped_by_signal: bool
   last_checkpoint: int | None
   eval_metrics: dict[str, float]
+  start_step: int = 0
 
 
 class StartupError(ValueError):
@@ -281,7 +283,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     message = f"finished at step {step}; checkpoints in {directory}"
   logging.info(message)
   print(message, flush=True)
-  return TrainSummary(step, stopped, last_saved, eval_metrics)
+  return TrainSummary(step, stopped, last_saved, eval_metrics, start)
 
 
 def _flat_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
