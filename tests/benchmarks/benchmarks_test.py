@@ -196,6 +196,10 @@ def test_learn_sample_benchmark_scores_the_baselines(tmp_path):
   train = figures["train_frames"]
   assert train["self (frame drives itself)"]["frames"] == 96
   assert train["from frame 0"]["frames"] == train["copy frame 0"]["frames"] == 95
+  assert figures["train_gain_over_copy"] == pytest.approx(
+      train["from frame 0"]["psnr"] - train["copy frame 0"]["psnr"])
+  assert figures["target_met"] == (figures["train_gain_over_copy"] >= 8.0)
+  assert "(target +8 dB: " in out
   for scores in train.values():
     assert 5 < scores["psnr"] < 60 and 0 <= scores["lpips"] < 1.5
   # Copy-source per frame, from an independent numpy PSNR on 8-bit frames.
