@@ -24,7 +24,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.datasets.id_sampling = True
   config.datasets.synthetic.update(num_train_identities=256, num_test_identities=8,
                                    videos_per_identity=2, num_frames=64)
-  config.total_steps = 1200
+  config.total_steps = 1400
   config.losses.discriminator_start_step = 300
   config.checkpoint.every_steps = 200
   config.log_every_steps = 50

@@ -24,8 +24,8 @@ def test_the_sample_run_says_it_is_not_a_model_yet_and_how_long_one_takes():
 
 
 def test_a_resumed_run_counts_its_own_steps_and_a_long_run_is_not_told_to_go_on():
-  text = _message("heads", 1200, start=1000, minutes=10.0)
-  assert text.startswith("mcc-jax train: 200 steps in 10.0 minutes (step 1200 of 1200)")
+  text = _message("heads", 1400, start=1200, minutes=10.0)
+  assert text.startswith("mcc-jax train: 200 steps in 10.0 minutes (step 1400 of 1400)")
   assert "more steps" not in text and "never saw" in text and "render-heads" in text
   assert "Held-out evaluation" not in text
 
