@@ -49,18 +49,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 # What a longer run of a shipped small configuration gives, as measured on a 2-core CPU
-# (docs/results.md): dataset name -> (steps, what the model does then, what to do next).
+# (docs/results.md): dataset name -> (steps, their minutes there, what the model does
+# then, what to do next).
 _MEASURED = {
     "sample": (
-        1100,
+        1100, 30,
         "reconstructs the clip's training frames from its first frame about 10 dB above "
         "copying that frame; it has seen one person and animates no one else",
         "for a model of people it has not seen, train --config=heads (procedural heads, "
         "CPU) or configs/vox256.py on VoxCeleb (accelerators)"),
     "synthetic": (
-        1400,
+        1400, 30,
         "animates procedural heads it never saw with another head's motion, blurred, "
-        "1-2 dB above copying the source (about 30 minutes on 2 cores)",
+        "1-2 dB above copying the source",
         "mcc-jax render-heads writes held-out heads to animate; photos of real people "
         "need configs/vox256.py trained on VoxCeleb"),
 }
@@ -92,17 +93,18 @@ def closing_message(config, summary, workdir, minutes: float) -> str:
     lines.append("  How long a usable model takes depends on the data and the hardware; "
                  "docs/training.md gives the paper's schedule.")
     return "\n".join(lines)
-  steps, result, further = measured
+  steps, measured_minutes, result, further = measured
   if summary.step < steps:
-    pace = minutes / max(ran, 1)
+    # The run's own pace would count its compilation, minutes of a short run.
+    remaining = measured_minutes * (steps - summary.step) / steps
     lines.append(f"  At step {summary.step} this shows that the pipeline runs; it is not yet "
-                 f"a usable model. Measured on a 2-core CPU, about {steps} steps of this "
-                 f"configuration {result}. That is {steps - summary.step} more steps, about "
-                 f"{pace * (steps - summary.step):.0f} minutes at this run's pace: run the "
-                 f"same command with --config.total_steps={steps} (it resumes from step "
-                 f"{summary.step}).")
+                 f"a usable model. Measured on a 2-core CPU, this configuration trained for "
+                 f"about {steps} steps ({measured_minutes} minutes there) {result}. That is "
+                 f"{steps - summary.step} more steps, about {remaining:.0f} minutes on such a "
+                 f"machine: run the same command with --config.total_steps={steps} (it "
+                 f"resumes from step {summary.step}).")
   else:
-    lines.append(f"  Measured on a 2-core CPU, about {steps} steps of this configuration "
-                 f"{result}.")
+    lines.append(f"  Measured on a 2-core CPU, this configuration trained for about {steps} "
+                 f"steps ({measured_minutes} minutes there) {result}.")
   lines.append(f"  Next: {further}; docs/results.md.")
   return "\n".join(lines)
