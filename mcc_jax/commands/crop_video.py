@@ -4,17 +4,21 @@
     mcc-jax crop-video --input talk.mp4 --print-commands
 
 The video-preprocessing recipe of the talking-head datasets: faces are detected in every
-frame (offline, with dlib), joined into tubes (one face followed through consecutive
-frames), and each tube of at least ``--min-frames`` frames gets one square box: the
-union of its detections enlarged by ``--increase`` on every side. ``--output`` writes
+frame (offline, with dlib: HOG on a copy of at most 640 px, then at full resolution,
+then dlib's CNN detector where HOG finds nothing; see :func:`mcc_jax.faces.find_faces`),
+joined into tubes (one face followed through consecutive frames), and each tube of at
+least ``--min-frames`` frames gets one square box: the union of its detections enlarged
+by ``--increase`` on every side. ``--output`` writes
 the longest tube's frames cropped to that box and resized to ``--image-size`` (H.264,
 the input's frame rate; the file appears only when complete); ``--print-commands``
-prints one ffmpeg command per tube instead, as the recipe does.
+prints one ffmpeg command per tube instead, as the recipe does. The output says in how
+many frames a face was found and how many of those each detector found.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import pathlib
 
 
@@ -43,9 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       "%(default)s; 0 ends a tube at the first missed frame, as the recipe "
                       "does).")
   parser.add_argument("--upsample", type=int, default=None,
-                      help="Detector upsampling on the full-size frames; each step finds "
-                      "faces half as large, four times slower (default: automatic, frames "
-                      "brought to 320-640 pixels).")
+                      help="HOG detector upsampling on the full-size frames; each step "
+                      "finds faces half as large, four times slower (default: automatic, "
+                      "frames brought to 320-640 pixels, then full resolution and dlib's "
+                      "CNN detector where HOG finds nothing).")
   parser.add_argument("--crf", type=int, default=18, help="x264 quality (0 lossless .. 51).")
 
 
@@ -95,7 +100,8 @@ def _detect(args):
   """Detects faces in every frame and joins them into tubes.
 
   Returns:
-    (tubes, number of frames, frame shape (H, W), frames with a face).
+    (tubes, number of frames, frame shape (H, W), frames with a face per detector: a
+    Counter of :func:`mcc_jax.faces.find_faces`'s detector names, without 'none').
   """
   from tqdm import tqdm  # pylint: disable=import-outside-toplevel
 
@@ -104,18 +110,28 @@ def _detect(args):
   from mcc_jax.media import videos  # pylint: disable=import-outside-toplevel
 
   tracker = tracking.TubeTracker(args.iou, args.max_gap)
-  tubes, count, frame_shape, with_face = [], 0, None, 0
+  tubes, count, frame_shape, by_detector = [], 0, None, collections.Counter()
   frames = videos.iterate_frames(args.input)
   with tqdm(frames, total=_frame_count(args.input), unit="frame",
             desc="detect faces") as progress:
     for index, frame in enumerate(progress):
       frame_shape = frame.shape[:2]
-      boxes = faces.detect_faces(frame, args.upsample)
-      with_face += bool(len(boxes))
-      tubes += tracker.update(index, boxes)
+      found = faces.find_faces(frame, args.upsample)
+      if len(found.boxes):
+        by_detector[found.detector] += 1
+      tubes += tracker.update(index, found.boxes)
       count = index + 1
   tubes += tracker.finish()
-  return tubes, count, frame_shape, with_face
+  return tubes, count, frame_shape, by_detector
+
+
+def detector_summary(by_detector, count: int) -> str:
+  """'faces found in 97 of 103 frames (hog 3, hog-full-resolution 0, cnn 94)'."""
+  from mcc_jax import faces  # pylint: disable=import-outside-toplevel
+
+  counts = ", ".join(f"{name} {by_detector.get(name, 0)}"
+                     for name in faces.DETECTORS if name != "none")
+  return f"faces found in {sum(by_detector.values())} of {count} frames ({counts})"
 
 
 def _write(args, face_crop, fps) -> int:
@@ -144,22 +160,24 @@ def run(args: argparse.Namespace) -> int:
 
   try:
     fps = media.read_video(args.input, max_frames=1).fps
-    tubes, count, frame_shape, with_face = _detect(args)
+    tubes, count, frame_shape, by_detector = _detect(args)
   except (media.MediaError, faces.FaceModelsError) as error:
     raise _fail(str(error)) from error
+  with_face = sum(by_detector.values())
   if not with_face:
     raise _fail(f"{args.input}: no face found in any of its {count} frames")
   crops = crop.crops_of_tubes(tubes, frame_shape, increase=args.increase,
                               min_frames=args.min_frames)
   if not crops:
     longest = max(tube.num_frames for tube in tubes)
-    raise _fail(f"{args.input}: faces found in {with_face} of {count} frames, but the "
+    raise _fail(f"{args.input}: {detector_summary(by_detector, count)}, but the "
                 f"longest face tube has {longest} frames, fewer than --min-frames "
                 f"{args.min_frames}")
   height, width = frame_shape
   print(f"{args.input}: {count} frames of {width}x{height} at {float(fps):.3f} fps; "
         f"a face in {with_face}; {len(crops)} face tube(s) of at least "
         f"{args.min_frames} frames")
+  print(detector_summary(by_detector, count))
 
   if args.print_commands:
     for number, face_crop in enumerate(crops):

@@ -4,6 +4,7 @@ import fractions
 import re
 
 import numpy as np
+from PIL import Image
 import pytest
 
 from mcc_jax.data_pipelines.sources import sample as sample_clip
@@ -23,7 +24,8 @@ def clip():
 
 @pytest.fixture(scope="module")
 def detections(clip):
-  return [faces.detect_faces(frame) for frame in clip]
+  # What crop-video detects: every stage, the CNN where HOG finds nothing.
+  return [faces.find_faces(frame).boxes for frame in clip]
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +44,10 @@ def test_writes_the_longest_tube_cropped_to_the_model_size(clip, detections, pla
   chosen = crop.longest_crop(plan)
   assert chosen.num_frames >= 60  # the face is found through most of the clip
   assert f"{len(plan)} face tube(s)" in out
+  summary = re.search(r"faces found in (\d+) of 120 frames \(hog (\d+), "
+                      r"hog-full-resolution 0, cnn (\d+)\)", out)
+  assert summary and int(summary[1]) == int(summary[2]) + int(summary[3]), out
+  assert int(summary[1]) == sum(bool(len(boxes)) for boxes in detections)
   if len(plan) > 1:
     assert f"writing the longest of the {len(plan)} tubes" in out
   assert f"wrote {output}: {chosen.num_frames} frames of {SIZE}x{SIZE}" in out
@@ -149,3 +155,36 @@ def test_output_and_print_commands_are_exclusive(capsys):
     cli.main(["crop-video", "--input", sample_clip.clip_path(), "--output", "a.mp4",
               "--print-commands"])
   assert "not allowed with" in capsys.readouterr().err
+
+
+def test_finds_a_small_face_in_a_large_frame_and_names_the_detector(clip, tmp_path, capsys):
+  # Six 1080x720 frames, each with the sample's head pasted so the face is about 53 px:
+  # below HOG's 80 px on the 640-px copy, found at full resolution.
+  top, left, side = sample_clip.FACE_BOX
+  head_side, (y0, x0) = 134, (400, 300)
+  frames = np.full((6, 1080, 720, 3), 128, np.uint8)
+  for number, frame in enumerate(frames):
+    head = clip[number * 4, top:top + side, left:left + side]
+    frame[y0:y0 + head_side, x0:x0 + head_side] = np.asarray(
+        Image.fromarray(head).resize((head_side, head_side), Image.BILINEAR))
+  video = tmp_path / "portrait.mp4"
+  media.write_video(video, frames, fps=25)
+  output = tmp_path / "face.mp4"
+  assert cli.main(["crop-video", "--input", str(video), "--output", str(output),
+                   "--min-frames", "3", "--image-size", "64"]) == 0
+  out = capsys.readouterr().out
+  assert "faces found in 6 of 6 frames (hog 0, hog-full-resolution 6, cnn 0)" in out
+  box = [int(v) for v in re.search(r"crop box \((\d+), (\d+), (\d+), (\d+)\)", out).groups()]
+  # The square lies around the pasted face, in the full frame's pixels.
+  x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+  face_x, face_y = x0 + (91 - left) * head_side / side, y0 + (68 - top) * head_side / side
+  assert abs(x - face_x) < 12 and abs(y - face_y) < 12, (box, face_x, face_y)
+  assert 45 <= box[2] - box[0] <= 120, box
+  assert media.read_video(output).frames.shape == (6, 64, 64, 3)
+
+
+def test_detector_summary_counts_every_detector():
+  from mcc_jax.commands import crop_video  # pylint: disable=import-outside-toplevel
+
+  assert (crop_video.detector_summary({"cnn": 94, "hog": 3}, 103) ==
+          "faces found in 97 of 103 frames (hog 3, hog-full-resolution 0, cnn 94)")

@@ -151,3 +151,113 @@ def test_missing_dlib_raises_face_models_error(clip, monkeypatch):
   monkeypatch.setitem(sys.modules, "dlib", None)  # `import dlib` now fails
   with pytest.raises(faces.FaceModelsError, match=r'pip install "mcc-jax\[faces\]"'):
     faces.detect_faces(clip[0])
+
+
+# A small face in a large frame: the head region of a sample frame, scaled so that the
+# face is about 53 px, pasted into a 1080x720 (portrait) canvas of noise.
+LARGE_SHAPE = (1080, 720)
+HEAD_SIDE = 134  # the 112-px head region scaled by 1.2
+PASTE_AT = (400, 300)  # (top, left) of the pasted head
+
+
+def small_face_frame(frame, noise=True):
+  """(the large frame, the face's (x, y) centre in it)."""
+  top, left, side = sample_clip.FACE_BOX
+  head = np.asarray(Image.fromarray(frame[top:top + side, left:left + side]).resize(
+      (HEAD_SIDE, HEAD_SIDE), Image.BILINEAR))
+  if noise:
+    canvas = np.random.default_rng(0).integers(0, 256, (*LARGE_SHAPE, 3), dtype=np.uint8)
+  else:
+    canvas = np.full((*LARGE_SHAPE, 3), 128, np.uint8)
+  y0, x0 = PASTE_AT
+  canvas[y0:y0 + HEAD_SIDE, x0:x0 + HEAD_SIDE] = head
+  # Where the face is: the box found in the original frame (upsampled), mapped.
+  x, y = _centre(faces.detect_faces(frame, upsample=1)[0])
+  zoom = HEAD_SIDE / side
+  return canvas, (x0 + (x - left) * zoom, y0 + (y - top) * zoom)
+
+
+@pytest.fixture(scope="module")
+def small_face(clip):
+  return small_face_frame(clip[0])
+
+
+def _assert_around(box, centre, tolerance):
+  x, y = _centre(box)
+  assert abs(x - centre[0]) <= tolerance and abs(y - centre[1]) <= tolerance, (box, centre)
+  # About the pasted face's size (44 px in the frame, 53 px here).
+  assert 35 <= box[2] - box[0] <= 95 and 35 <= box[3] - box[1] <= 95, box
+
+
+def test_find_faces_names_hog_for_faces_found_as_before(clip):
+  found = faces.find_faces(clip[0])
+  assert isinstance(found, faces.FaceDetections) and found.detector == "hog"
+  np.testing.assert_array_equal(found.boxes, faces.detect_faces(clip[0]))
+  # An explicit upsample is the one HOG pass: nothing found is "none", no fallback.
+  missed = faces.find_faces(clip[0], upsample=0)
+  assert missed.detector == "none" and missed.boxes.shape == (0, 4)
+  with pytest.raises(ValueError, match="find_faces: upsample"):
+    faces.find_faces(clip[0], upsample=-1)
+
+
+def test_a_small_face_in_a_large_frame_is_found_at_full_resolution(small_face):
+  canvas, centre = small_face
+  # The old behaviour: HOG on the 640-px copy misses the (32-px there) face.
+  copy, factors = dlib_models._resized(canvas, 640 / max(LARGE_SHAPE))
+  assert max(copy.shape[:2]) == 640
+  assert len(dlib_models._detector()(copy, 0)) == 0
+  found = faces.find_faces(canvas)
+  assert found.detector == "hog-full-resolution"
+  assert found.boxes.dtype == np.float64 and found.boxes.shape == (1, 4)
+  _assert_around(found.boxes[0], centre, 6)
+  # detect_faces (the evaluation metrics' detector) stays HOG on the copy alone.
+  assert faces.detect_faces(canvas).shape == (0, 4)
+  assert not np.array_equal(factors, np.ones(4))
+
+
+def _record_hog_calls(monkeypatch, find=True):
+  """Records the HOG stages' (scale, upsample); with find=False they find nothing."""
+  calls = []
+  hog = dlib_models._hog
+
+  def recorded(image, scale, upsample):
+    calls.append((round(scale, 4), upsample))
+    return hog(image, scale, upsample) if find else np.zeros((0, 4))
+
+  monkeypatch.setattr(dlib_models, "_hog", recorded)
+  return calls
+
+
+def test_the_cnn_detector_finds_the_face_where_hog_finds_nothing(small_face, monkeypatch):
+  canvas, centre = small_face
+  calls = _record_hog_calls(monkeypatch, find=False)
+  found = faces.find_faces(canvas)
+  # Every HOG stage ran first: the 640-px copy, full resolution, upsampled once.
+  assert calls == [(round(640 / 1080, 4), 0), (1.0, 0), (1.0, 1)]
+  assert found.detector == "cnn" and found.boxes.shape == (1, 4)
+  # Detected on the 640-px copy, mapped back to the frame's pixels.
+  _assert_around(found.boxes[0], centre, 10)
+
+
+def test_without_the_cnn_stage_nothing_more_runs(small_face, monkeypatch):
+  canvas, _ = small_face
+  calls = _record_hog_calls(monkeypatch, find=False)
+  monkeypatch.setattr(dlib_models, "_cnn", lambda image: pytest.fail("the CNN ran"))
+  found = faces.find_faces(canvas, cnn=False)
+  assert calls == [(round(640 / 1080, 4), 0), (1.0, 0), (1.0, 1)]
+  assert found.detector == "none" and found.boxes.shape == (0, 4)
+
+
+def test_very_large_frames_skip_the_upsampled_full_resolution_pass(monkeypatch):
+  calls = _record_hog_calls(monkeypatch)
+  found = faces.find_faces(np.full((80, 1700, 3), 128, np.uint8))
+  assert calls == [(round(640 / 1700, 4), 0), (1.0, 0)]
+  assert found.detector == "none" and found.boxes.shape == (0, 4)
+
+
+def test_no_face_and_detector_none_in_a_uniform_image(monkeypatch):
+  calls = _record_hog_calls(monkeypatch)
+  found = faces.find_faces(np.full((120, 160, 3), 128, np.uint8))
+  assert found.detector == "none" and found.boxes.shape == (0, 4)
+  assert found.boxes.dtype == np.float64
+  assert calls == [(1.0, 1)]  # small frames: no full-resolution pass, only the CNN
