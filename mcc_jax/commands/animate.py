@@ -8,18 +8,21 @@ The source and every driving frame are cropped to a square (the centred one, or 
 one jit-compiled function generates the frames batch by batch; the result is an H.264
 mp4 at the driving video's frame rate with one frame per driving frame. The output
 appears only when complete.
+
+The driving video is streamed: decoding, inference and encoding go batch by batch, and
+no pass holds the video, so memory does not grow with its length. Passes over the file,
+each with a progress bar: ``faces`` (``--crop face``: detection, for one box over the
+clip), ``keypoints`` (``--find-best-frame`` or ``--best-frame``: the anchor must be
+known before the first frame is generated), then ``animate``.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import pathlib
 
 from mcc_jax.commands import model_flags
-
-
-# Face detection runs on copies at most this large (the video-preprocessing recipe's size).
-_DETECTION_SIDE = 640
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,59 +83,75 @@ def _check_arguments(args) -> None:
       raise _fail(f"{flag} {path}: no such file")
 
 
-def _downscaled(frame):
-  """A copy at most _DETECTION_SIDE pixels on its longer side, and its scale factor."""
-  import numpy as np  # pylint: disable=import-outside-toplevel
-  from PIL import Image  # pylint: disable=import-outside-toplevel
-
-  height, width = frame.shape[:2]
-  factor = max(height, width) / _DETECTION_SIDE
-  if factor <= 1:
-    return frame
-  size = (max(1, round(width / factor)), max(1, round(height / factor)))
-  return np.asarray(Image.fromarray(frame).resize(size, Image.BILINEAR))
-
-
-def _face_box(frames, what: str):
-  """A stable square face box over ``frames`` (at their own resolution)."""
+def _longest_face_box(detections, frame_shape, what: str):
+  """A stable square box around the longest face tube of per-frame detections."""
   from mcc_jax.faces import crop  # pylint: disable=import-outside-toplevel
 
   # Any detection overlapping the first one extends the box (IoU > 0 rather than the
   # dataset recipe's 0.25): one box for the whole clip, so the head stays inside it.
-  box = crop.face_crop_box(frames, iou_threshold=0.0)
-  if box is None:
+  best = crop.longest_crop(crop.plan_crops(detections, frame_shape, iou_threshold=0.0))
+  if best is None:
     raise _fail(f"{what}: --crop face found no face; use --crop center")
-  return box
+  return best.box
 
 
-def _read_inputs(args, size: int):
-  """(source uint8 (S,S,3), driving VideoClip at (S,S)) per --crop."""
-  import numpy as np  # pylint: disable=import-outside-toplevel
+def _source_face_box(image, what: str):
+  """The face box of the source image (every detector stage, the CNN included)."""
+  from mcc_jax import faces  # pylint: disable=import-outside-toplevel
+
+  found = faces.find_faces(image)
+  if found.detector != "none":
+    print(f"source face found by the {found.detector} detector")
+  return _longest_face_box([found.boxes], image.shape[:2], what)
+
+
+def _stream(args, transform, info, desc: str):
+  """The driving frames, decoded one at a time and transformed, with a progress bar."""
+  from tqdm import tqdm  # pylint: disable=import-outside-toplevel
 
   from mcc_jax import media  # pylint: disable=import-outside-toplevel
 
-  image = media.read_image(args.source)
-  if args.crop == "center":
-    source = media.crop_and_resize(image, None, size)
-    clip = media.read_video(args.driving, lambda f: media.crop_and_resize(f, None, size),
-                            max_frames=args.max_frames)
-    return source, clip
-  source = media.crop_and_resize(image, _face_box(image[None], str(args.source)), size)
-  # Detection on small copies; the box is then scaled back to the full frames.
-  small = media.read_video(args.driving, _downscaled, max_frames=args.max_frames)
-  box = np.asarray(_face_box(small.frames, str(args.driving)), np.float64)
-  scale = small.source_size[0] / small.frames.shape[1]
-  box = tuple(int(round(v)) for v in box * scale)
-  clip = media.read_video(args.driving, lambda f: media.crop_and_resize(f, box, size),
-                          max_frames=args.max_frames)
-  return source, clip
+  frames = media.iterate_frames(args.driving)
+  total = info.frame_count
+  if args.max_frames is not None:
+    frames = itertools.islice(frames, args.max_frames)
+    total = args.max_frames if total is None else min(total, args.max_frames)
+  count = 0
+  with tqdm(total=total, unit="frame", desc=desc) as progress:
+    for frame in frames:
+      yield transform(frame)
+      count += 1
+      progress.update(1)
+  if count == 0:
+    raise media.MediaError(args.driving, "contains no frames (an empty video)")
+
+
+def _driving_face_box(args, info):
+  """One stable square face box over the whole driving video: a detection pass that
+  keeps only each frame's boxes. HOG only (on the 640-px copy, then at full resolution
+  where that finds nothing): the CNN stage, seconds per frame, would run on every frame
+  where the face is turned away."""
+  import collections  # pylint: disable=import-outside-toplevel
+
+  from mcc_jax import faces  # pylint: disable=import-outside-toplevel
+
+  found_by = collections.Counter()
+
+  def detect(frame):
+    found = faces.find_faces(frame, cnn=False)
+    found_by[found.detector] += 1
+    return found.boxes
+
+  box = _longest_face_box(_stream(args, detect, info, "faces"), info.source_size,
+                          str(args.driving))
+  total = sum(found_by.values())
+  print(f"driving faces found in {total - found_by['none']} of {total} frames (hog "
+        f"{found_by['hog']}, hog-full-resolution {found_by['hog-full-resolution']})")
+  return box
 
 
 def run(args: argparse.Namespace) -> int:
   _check_arguments(args)
-  import numpy as np  # pylint: disable=import-outside-toplevel
-  from tqdm import tqdm  # pylint: disable=import-outside-toplevel
-
   from mcc_jax import config_cli  # pylint: disable=import-outside-toplevel
   from mcc_jax import extras  # pylint: disable=import-outside-toplevel
   from mcc_jax import inference  # pylint: disable=import-outside-toplevel
@@ -150,45 +169,50 @@ def run(args: argparse.Namespace) -> int:
   except (FileNotFoundError, inference.CheckpointMismatchError) as error:
     raise _fail(str(error)) from error
   print(f"model: {model.description}, {model.image_size}x{model.image_size}")
+  size = model.image_size
   try:
-    source, clip = _read_inputs(args, model.image_size)
+    image = media.read_image(args.source)
+    info = media.probe_video(args.driving)
+    if args.crop == "face":
+      source = media.crop_and_resize(image, _source_face_box(image, str(args.source)), size)
+      box = _driving_face_box(args, info)
+    else:
+      source, box = media.crop_and_resize(image, None, size), None
   except media.MediaError as error:
     raise _fail(str(error)) from error
-  driving = clip.frames
-  print(f"driving: {args.driving}, {len(driving)} frames at {float(clip.fps):.3f} fps, "
-        f"{clip.source_size[1]}x{clip.source_size[0]} -> {model.image_size}x{model.image_size} "
-        f"({args.crop} crop)")
+  stated = (f"{info.frame_count} frames" if info.frame_count is not None
+            else "frames (count not stated in the file)")
+  print(f"driving: {args.driving}, {stated} at {float(info.fps):.3f} fps, "
+        f"{info.source_size[1]}x{info.source_size[0]} -> {size}x{size} ({args.crop} crop)")
+  to_model_size = lambda frame: media.crop_and_resize(frame, box, size)
 
   animator = inference.Animator(model)
-  keypoints = animator.keypoints(driving, batch_size=args.batch_size)
-  anchor = 0
-  if args.best_frame is not None:
-    if not 0 <= args.best_frame < len(driving):
-      raise _fail(f"--best-frame {args.best_frame}: the driving video has {len(driving)} "
-                  f"frames")
-    anchor = args.best_frame
-  elif args.find_best_frame:
-    source_keypoints = animator.keypoints(source[None], batch_size=1)
-    anchor = inference.find_best_frame(source_keypoints.value[0], keypoints.value)
-    print(f"best frame: {anchor}")
-
-  batches = animator.animate(source, driving, relative=args.relative,
-                             adapt_scale=args.adapt_scale, anchor_index=anchor,
-                             batch_size=args.batch_size, with_flow=args.show_flow,
-                             driving_keypoints=keypoints)
+  keypoints, anchor = None, 0
   try:
-    with media.VideoWriter(args.output, clip.fps, crf=args.crf) as writer, \
-        tqdm(total=len(driving), unit="frame", desc="animate") as progress:
+    if args.best_frame is not None or args.find_best_frame:
+      keypoints = animator.keypoints(_stream(args, to_model_size, info, "keypoints"),
+                                     batch_size=args.batch_size)
+      if args.best_frame is not None:
+        if not 0 <= args.best_frame < len(keypoints.value):
+          raise _fail(f"--best-frame {args.best_frame}: the driving video has "
+                      f"{len(keypoints.value)} frames")
+        anchor = args.best_frame
+      else:
+        source_keypoints = animator.keypoints(source[None], batch_size=1)
+        anchor = inference.find_best_frame(source_keypoints.value[0], keypoints.value)
+        print(f"best frame: {anchor}")
+    batches = animator.animate(source, _stream(args, to_model_size, info, "animate"),
+                               relative=args.relative, adapt_scale=args.adapt_scale,
+                               anchor_index=anchor, batch_size=args.batch_size,
+                               with_flow=args.show_flow, driving_keypoints=keypoints)
+    with media.VideoWriter(args.output, info.fps, crf=args.crf) as writer:
       for batch in batches:
-        columns = []
-        if args.side_by_side:
-          columns += [source, driving[batch.start:batch.start + len(batch.frames)]]
+        columns = [source, batch.driving] if args.side_by_side else []
         columns.append(batch.frames)
         if args.show_flow:
           columns += list(panels.flow_panels(batch.frames, batch.flow, batch.occlusion))
         writer.write(panels.side_by_side(*columns))
-        progress.update(len(batch.frames))
   except media.MediaError as error:
     raise _fail(str(error)) from error
-  print(f"wrote {args.output}: {writer.frames_written} frames at {float(clip.fps):.3f} fps")
+  print(f"wrote {args.output}: {writer.frames_written} frames at {float(info.fps):.3f} fps")
   return 0

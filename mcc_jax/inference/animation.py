@@ -1,9 +1,14 @@
-"""Animating a source image with driving frames: one jit-compiled batched function."""
+"""Animating a source image with driving frames: one jit-compiled batched function.
+
+Driving frames may be an array or any iterable of frames (a decoder's stream): they are
+taken batch by batch, so a video of any length animates in memory that does not grow
+with it.
+"""
 
 from __future__ import annotations
 
 import functools
-from typing import Iterator, NamedTuple
+from typing import Iterable, Iterator, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -27,12 +32,14 @@ class AnimatedBatch(NamedTuple):
     flow: (B, F, F, 2) the final refined displacement (normalised units, x then y)
       from the generated frame to the source, or None unless asked for.
     occlusion: (B, F, F, 1) the final occlusion map, or None unless asked for.
+    driving: ``uint8`` (B, S, S, 3) the driving frames of the batch (what drove it).
   """
 
   start: int
   frames: np.ndarray
   flow: np.ndarray | None
   occlusion: np.ndarray | None
+  driving: np.ndarray
 
 
 def to_model_range(frames: np.ndarray) -> np.ndarray:
@@ -80,68 +87,119 @@ class Animator:
                        f"got {frames.shape}")
     return frames
 
-  def keypoints(self, frames: np.ndarray, batch_size: int = 8) -> Keypoints:
-    """Keypoints of ``uint8`` (T, S, S, 3) frames, as numpy (value (T, K, 2), jacobian
-    (T, K, 2, 2) or None)."""
-    frames = self._check_frames(frames, "Animator.keypoints")
+  def _batches(self, frames: np.ndarray | Iterable[np.ndarray], batch_size: int,
+               what: str) -> Iterator[np.ndarray]:
+    """Consecutive batches of at most ``batch_size`` frames of an array or a stream."""
+    if batch_size < 1:
+      raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if isinstance(frames, np.ndarray):
+      frames = self._check_frames(frames, what)
+      for start in range(0, len(frames), batch_size):
+        yield frames[start:start + batch_size]
+      return
+    pending = []
+    for frame in frames:
+      pending.append(frame)
+      if len(pending) == batch_size:
+        yield self._check_frames(np.stack(pending), what)
+        pending = []
+    if pending:
+      yield self._check_frames(np.stack(pending), what)
+
+  def _batch_keypoints(self, chunk: np.ndarray, batch_size: int) -> Keypoints:
+    """Keypoints of a batch padded to ``batch_size`` (device arrays, padding kept)."""
+    return self._keypoints(self.variables, jnp.asarray(to_model_range(_pad(chunk, batch_size))))
+
+  def keypoints(self, frames: np.ndarray | Iterable[np.ndarray],
+                batch_size: int = 8) -> Keypoints:
+    """Keypoints of ``uint8`` (S, S, 3) frames (an array (T, S, S, 3) or any iterable of
+    frames), as numpy (value (T, K, 2), jacobian (T, K, 2, 2) or None)."""
     parts = []
-    for start in range(0, len(frames), batch_size):
-      chunk = _pad(frames[start:start + batch_size], batch_size)
-      kp = self._keypoints(self.variables, jnp.asarray(to_model_range(chunk)))
-      count = min(batch_size, len(frames) - start)
-      parts.append(jax.tree.map(lambda x, n=count: np.asarray(x)[:n], kp))
+    for chunk in self._batches(frames, batch_size, "Animator.keypoints"):
+      kp = self._batch_keypoints(chunk, batch_size)
+      parts.append(jax.tree.map(lambda x, n=len(chunk): np.asarray(x)[:n], kp))
+    if not parts:
+      raise ValueError("Animator.keypoints: no frames")
     return jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
 
-  def animate(self, source: np.ndarray, driving: np.ndarray, *, relative: bool = True,
-              adapt_scale: bool = True, anchor_index: int = 0, batch_size: int = 8,
-              with_flow: bool = False,
+  def animate(self, source: np.ndarray, driving: np.ndarray | Iterable[np.ndarray], *,
+              relative: bool = True, adapt_scale: bool = True, anchor_index: int = 0,
+              batch_size: int = 8, with_flow: bool = False,
               driving_keypoints: Keypoints | None = None) -> Iterator[AnimatedBatch]:
     """Generates the animation batch by batch.
 
     Args:
       source: ``uint8`` (S, S, 3) source image at the model's size.
-      driving: ``uint8`` (T, S, S, 3) driving frames at the model's size.
+      driving: ``uint8`` driving frames at the model's size: an array (T, S, S, 3), or
+        any iterable of (S, S, 3) frames, consumed one batch at a time (nothing but the
+        current batch is held).
       relative: relative motion (see the class docstring); False: absolute.
       adapt_scale: with relative motion, scale it by the keypoint hulls' size ratio.
       anchor_index: the driving frame whose keypoints anchor relative motion (0, or the
-        result of :func:`~mcc_jax.inference.best_frame.find_best_frame`).
+        result of :func:`~mcc_jax.inference.best_frame.find_best_frame`). With streamed
+        frames, an anchor other than 0 needs ``driving_keypoints`` (the anchor must be
+        known before the first frame is generated).
       batch_size: frames per compiled call.
       with_flow: also return the final flow and occlusion of each frame.
       driving_keypoints: the driving frames' keypoints if already computed
-        (:meth:`keypoints`), else they are computed batch by batch.
+        (:meth:`keypoints`), else they are computed batch by batch. For streamed frames
+        without them, the anchor's keypoints are those of the first frame computed in
+        the first batch.
 
     Yields:
       :class:`AnimatedBatch` in frame order.
+
+    Raises:
+      ValueError: frames of the wrong shape, no driving frames, an anchor outside the
+        video, or keypoints of another number of frames than ``driving`` holds.
     """
     if batch_size < 1:
       raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     source = self._check_frames(np.asarray(source)[None], "Animator.animate source")
-    driving = self._check_frames(driving, "Animator.animate driving")
-    if not 0 <= anchor_index < len(driving):
-      raise ValueError(f"anchor_index {anchor_index} is outside the {len(driving)} driving "
-                       f"frames")
+    known = (len(driving_keypoints.value) if driving_keypoints is not None
+             else len(driving) if isinstance(driving, np.ndarray) else None)
+    if known is not None and not 0 <= anchor_index < known:
+      raise ValueError(f"anchor_index {anchor_index} is outside the {known} driving frames")
+    if known is None and anchor_index != 0:
+      raise ValueError(f"anchor_index {anchor_index}: streamed driving frames can only be "
+                       f"anchored at frame 0 unless driving_keypoints are given")
     source = jnp.asarray(to_model_range(source))
     kp_source = self._keypoints(self.variables, source)
+    kp_anchor = None
     if driving_keypoints is not None:
       kp_anchor = jax.tree.map(lambda x: jnp.asarray(x[anchor_index:anchor_index + 1]),
                                driving_keypoints)
-    else:
+    elif isinstance(driving, np.ndarray):
       kp_anchor = self._keypoints(
-          self.variables, jnp.asarray(to_model_range(driving[anchor_index:anchor_index + 1])))
-    for start in range(0, len(driving), batch_size):
-      count = min(batch_size, len(driving) - start)
+          self.variables,
+          jnp.asarray(to_model_range(self._check_frames(
+              driving, "Animator.animate driving")[anchor_index:anchor_index + 1])))
+    start = 0
+    for chunk in self._batches(driving, batch_size, "Animator.animate driving"):
+      count = len(chunk)
       if driving_keypoints is not None:
+        if start + count > known:
+          raise ValueError(f"driving_keypoints cover {known} frames; the driving frames "
+                           f"are more")
         kp_driving = jax.tree.map(lambda x: jnp.asarray(_pad(x[start:start + count], batch_size)),
                                   driving_keypoints)
       else:
-        chunk = _pad(driving[start:start + count], batch_size)
-        kp_driving = self._keypoints(self.variables, jnp.asarray(to_model_range(chunk)))
+        kp_driving = self._batch_keypoints(chunk, batch_size)
+      if kp_anchor is None:
+        kp_anchor = jax.tree.map(lambda x: x[:1], kp_driving)
       frames, flow, occlusion = self._generate(self.variables, source, kp_source, kp_anchor,
                                                kp_driving, relative, adapt_scale, with_flow)
       yield AnimatedBatch(
           start=start, frames=np.asarray(frames)[:count],
           flow=None if flow is None else np.asarray(flow)[:count],
-          occlusion=None if occlusion is None else np.asarray(occlusion)[:count])
+          occlusion=None if occlusion is None else np.asarray(occlusion)[:count],
+          driving=chunk)
+      start += count
+    if start == 0:
+      raise ValueError("Animator.animate: no driving frames")
+    if known is not None and start != known:
+      raise ValueError(f"driving_keypoints cover {known} frames; the driving frames are "
+                       f"{start}")
 
 
 @functools.partial(jax.jit, static_argnums=0)

@@ -20,16 +20,22 @@ from mcc_jax.media.framing import center_square_box
 from mcc_jax.media.framing import crop_and_resize
 from mcc_jax.media.images import read_image
 from mcc_jax.media.videos import VideoClip
+from mcc_jax.media.videos import VideoInfo
 from mcc_jax.media.videos import VideoWriter
+from mcc_jax.media.videos import iterate_frames
+from mcc_jax.media.videos import probe_video
 from mcc_jax.media.videos import read_video
 from mcc_jax.media.videos import write_video
 
 __all__ = [
     "MediaError",
     "VideoClip",
+    "VideoInfo",
     "VideoWriter",
     "center_square_box",
     "crop_and_resize",
+    "iterate_frames",
+    "probe_video",
     "read_image",
     "read_video",
     "write_video",

@@ -83,6 +83,42 @@ def iterate_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
       raise MediaError(path, f"decoding failed after {count} frame(s) ({error})") from error
 
 
+@dataclasses.dataclass(frozen=True)
+class VideoInfo:
+  """What a video's container says about it, read without decoding any frame.
+
+  Attributes:
+    fps: frames per second (as :attr:`VideoClip.fps`).
+    source_size: ``(height, width)`` of the stored frames.
+    frame_count: the number of frames the container states, or None where it states
+      none (some webm, gif and streamed files): a count for progress bars, not a
+      promise (decoding yields what the file holds).
+  """
+
+  fps: fractions.Fraction
+  source_size: tuple[int, int]
+  frame_count: int | None
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+  """Reads a video's frame rate, frame size and stated frame count without decoding it.
+
+  Raises:
+    MediaError: a missing file or one FFmpeg cannot open, or no video stream.
+  """
+  _check_readable(path)
+  try:
+    with av.open(os.fspath(path)) as container:
+      if not container.streams.video:
+        raise MediaError(path, "contains no video stream")
+      stream = container.streams.video[0]
+      count = int(stream.frames or 0)
+      return VideoInfo(_frame_rate(stream), (int(stream.height), int(stream.width)),
+                       count if count > 0 else None)
+  except (av.FFmpegError, OSError) as error:
+    raise MediaError(path, f"is not a video FFmpeg can open ({error})") from error
+
+
 def read_video(path: str | os.PathLike,
                transform: Callable[[np.ndarray], np.ndarray] | None = None,
                max_frames: int | None = None) -> VideoClip:
@@ -101,15 +137,7 @@ def read_video(path: str | os.PathLike,
   Raises:
     MediaError: missing or undecodable file, or a video without frames.
   """
-  _check_readable(path)
-  try:
-    with av.open(os.fspath(path)) as container:
-      if not container.streams.video:
-        raise MediaError(path, "contains no video stream")
-      stream = container.streams.video[0]
-      fps = _frame_rate(stream)
-  except (av.FFmpegError, OSError) as error:
-    raise MediaError(path, f"is not a video FFmpeg can open ({error})") from error
+  fps = probe_video(path).fps
   frames, source_size = [], None
   for frame in iterate_frames(path):
     source_size = source_size or frame.shape[:2]

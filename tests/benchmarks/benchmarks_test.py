@@ -270,3 +270,17 @@ def test_animate_benchmark_reports_every_stage(tmp_path, capsys):
   # Every stage is part of the whole, so none is slower than the whole.
   assert entry["end_to_end_fps"] <= min(entry["decode_fps"], entry["inference_fps"],
                                         entry["encode_fps"])
+
+
+def test_animate_memory_benchmark_writes_one_row_per_length(tmp_path):
+  out = _run("animate_memory.py", "--seconds", "0.4", "0.8", "--json",
+             str(tmp_path / "memory.json"))
+  assert "peak ratio longest/shortest" in out
+  figures = json.loads((tmp_path / "memory.json").read_text())
+  rows = figures["rows"]
+  assert [row["driving_frames"] for row in rows] == [10, 20]
+  # One output frame per driving frame, read back from the written videos.
+  assert [row["output_frames"] for row in rows] == [10, 20]
+  assert all(row["peak_mib"] > 100 and row["frames_per_second"] > 0 for row in rows)
+  assert figures["peak_ratio"] == pytest.approx(rows[1]["peak_mib"] / rows[0]["peak_mib"])
+  assert figures["target_met"] == (figures["peak_ratio"] <= figures["target_ratio"])

@@ -68,7 +68,10 @@ def test_square_webm_side_by_side_with_flow(tiny_checkpoint, inputs, tmp_path, c
   frames, fps = _video(output)
   # source | driving | result | flow | occlusion overlay
   assert frames.shape == (7, 64, 5 * 64, 3) and fps == 25
-  assert "7 frames at 25.000 fps, 80x80 -> 64x64" in capsys.readouterr().out
+  out = capsys.readouterr().out
+  # WebM states no frame count: the stream is decoded without knowing it in advance.
+  assert "frames (count not stated in the file) at 25.000 fps, 80x80 -> 64x64" in out
+  assert f"wrote {output}: 7 frames at 25.000 fps" in out
   # The source column is the same picture in every frame; the driving column is not.
   source_column = frames[:, :, :64].astype(int)
   driving_column = frames[:, :, 64:128].astype(int)
@@ -211,3 +214,40 @@ def test_a_failure_while_writing_leaves_nothing(tiny_checkpoint, inputs, tmp_pat
   with pytest.raises(RuntimeError, match="disk full"):
     _animate(checkpoint, inputs["jpeg"], inputs["wide"], output, "--batch-size", "4")
   assert list(tmp_path.iterdir()) == []
+
+
+def test_a_small_face_in_a_large_portrait_video_is_cropped(tiny_checkpoint, inputs, tmp_path,
+                                                            capsys):
+  # A 720x1080 portrait video whose face is about 53 px: below what HOG finds on the
+  # 640-px copy, found at full resolution; the frames are streamed, never held.
+  checkpoint, _ = tiny_checkpoint
+  clip = sample_clip.decode_clip()
+  top, left, side = sample_clip.FACE_BOX
+  head_side, (y0, x0) = 134, (400, 300)
+  frames = np.full((4, 1080, 720, 3), 128, np.uint8)
+  for number, frame in enumerate(frames):
+    head = clip[number * 4, top:top + side, left:left + side]
+    frame[y0:y0 + head_side, x0:x0 + head_side] = np.asarray(
+        Image.fromarray(head).resize((head_side, head_side), Image.BILINEAR))
+  video = tmp_path / "portrait.mp4"
+  media.write_video(video, frames, fps=25)
+  output = tmp_path / "result.mp4"
+  assert _animate(checkpoint, inputs["jpeg"], video, output, "--crop", "face",
+                  "--side-by-side") == 0
+  out = capsys.readouterr().out
+  assert "driving faces found in 4 of 4 frames (hog 0, hog-full-resolution 4)" in out
+  result, _ = _video(output)
+  assert result.shape == (4, 64, 3 * 64, 3)
+  # The driving column is the face box an independent computation finds (HOG stages,
+  # longest tube), not the centred square, which is mostly grey canvas.
+  from mcc_jax import faces
+  from mcc_jax.faces import crop
+  decoded = media.read_video(video).frames
+  box = crop.longest_crop(crop.plan_crops([faces.find_faces(f, cnn=False).boxes
+                                           for f in decoded], (1080, 720),
+                                          iou_threshold=0.0)).box
+  face = media.crop_and_resize(decoded[0], box, 64).astype(int)
+  centre = media.crop_and_resize(decoded[0], None, 64).astype(int)
+  column = result[0, :, 64:128].astype(int)
+  assert np.abs(column - face).mean() < 6  # two H.264 encodings apart
+  assert np.abs(column - centre).mean() > 20

@@ -97,3 +97,61 @@ def test_bad_frames_are_refused(model, frames):
     next(animator.animate(frames[0], frames[:, :32]))
   with pytest.raises(ValueError, match="anchor_index 10 is outside the 10"):
     next(animator.animate(frames[0], frames, anchor_index=10))
+
+
+class _CountingStream:
+  """An iterator over frames that records how many were taken."""
+
+  def __init__(self, frames):
+    self._frames = iter(frames)
+    self.taken = 0
+
+  def __iter__(self):
+    return self
+
+  def __next__(self):
+    frame = next(self._frames)
+    self.taken += 1
+    return frame
+
+
+def test_a_stream_of_frames_is_consumed_one_batch_at_a_time(model, frames):
+  # A decoder's stream: each batch is generated after at most its own frames were
+  # taken, so nothing but one batch is held, whatever the video's length.
+  animator = inference.Animator(model)
+  stream = _CountingStream(list(frames))
+  taken_when_yielded, batches = [], []
+  for batch in animator.animate(frames[0], stream, batch_size=4):
+    taken_when_yielded.append(stream.taken)
+    batches.append(batch)
+  assert taken_when_yielded == [4, 8, 10]
+  assert [b.start for b in batches] == [0, 4, 8]
+  np.testing.assert_array_equal(np.concatenate([b.driving for b in batches]), frames)
+  # The same frames as the whole array with its keypoints computed in the same batches
+  # (the anchor: frame 0, as computed in the first batch).
+  keypoints = animator.keypoints(frames, batch_size=4)
+  whole = np.concatenate([b.frames for b in animator.animate(
+      frames[0], frames, batch_size=4, driving_keypoints=keypoints)])
+  np.testing.assert_array_equal(np.concatenate([b.frames for b in batches]), whole)
+  # Keypoints of a stream equal those of the array.
+  streamed = animator.keypoints(iter(list(frames)), batch_size=4)
+  np.testing.assert_array_equal(streamed.value, keypoints.value)
+
+
+def test_a_stream_with_an_anchor_needs_its_keypoints(model, frames):
+  animator = inference.Animator(model)
+  with pytest.raises(ValueError, match="anchored at frame 0 unless driving_keypoints"):
+    next(animator.animate(frames[0], iter(list(frames)), anchor_index=3, batch_size=4))
+  keypoints = animator.keypoints(frames, batch_size=4)
+  anchored = np.concatenate([b.frames for b in animator.animate(
+      frames[0], iter(list(frames)), anchor_index=3, batch_size=4,
+      driving_keypoints=keypoints)])
+  expected = np.concatenate([b.frames for b in animator.animate(
+      frames[0], frames, anchor_index=3, batch_size=4, driving_keypoints=keypoints)])
+  np.testing.assert_array_equal(anchored, expected)
+  # Keypoints of another number of frames than the stream holds are refused.
+  with pytest.raises(ValueError, match="driving_keypoints cover 10 frames"):
+    list(animator.animate(frames[0], iter(list(frames[:7])), batch_size=4,
+                          driving_keypoints=keypoints))
+  with pytest.raises(ValueError, match=r"expected \(T, 64, 64, 3\)"):
+    list(animator.animate(frames[0], iter([frames[0][:32]]), batch_size=4))

@@ -125,3 +125,26 @@ def test_a_video_without_frames_is_an_error(tmp_path):
   write_empty_video(path)
   with pytest.raises(media.MediaError, match="empty.avi: contains no frames"):
     media.read_video(path)
+
+
+def test_probe_reads_rate_size_and_count_without_decoding(tmp_path, monkeypatch):
+  path = tmp_path / "clip.mp4"
+  media.write_video(path, _moving_square(7, 40, 60), fractions.Fraction(30000, 1001))
+  # No frame is decoded: a decoder that fails on use proves it.
+  monkeypatch.setattr(av.container.InputContainer, "decode",
+                      lambda *a, **k: (_ for _ in ()).throw(AssertionError("decoded")))
+  info = media.probe_video(path)
+  assert info.fps == fractions.Fraction(30000, 1001)
+  assert info.source_size == (40, 60) and info.frame_count == 7
+  with pytest.raises(media.MediaError, match="no such file"):
+    media.probe_video(tmp_path / "missing.mp4")
+
+
+def test_probe_of_a_gif_states_no_count_or_its_count(tmp_path):
+  import imageio.v3 as iio
+
+  path = tmp_path / "clip.gif"
+  iio.imwrite(path, _moving_square(5, 32, 32), duration=100, loop=0)
+  info = media.probe_video(path)
+  assert info.fps == 10 and info.source_size == (32, 32)
+  assert info.frame_count in (None, 5)
