@@ -15,6 +15,7 @@ from mcc_jax import inference
 from mcc_jax import media
 from mcc_jax.inference.animation import to_model_range
 from mcc_jax.models.motion_estimator import MotionEstimator
+from tests import small_faces
 
 CLIP_RATE = fractions.Fraction(30000, 1001)
 
@@ -221,14 +222,7 @@ def test_a_small_face_in_a_large_portrait_video_is_cropped(tiny_checkpoint, inpu
   # A 720x1080 portrait video whose face is about 53 px: below what HOG finds on the
   # 640-px copy, found at full resolution; the frames are streamed, never held.
   checkpoint, _ = tiny_checkpoint
-  clip = sample_clip.decode_clip()
-  top, left, side = sample_clip.FACE_BOX
-  head_side, (y0, x0) = 134, (400, 300)
-  frames = np.full((4, 1080, 720, 3), 128, np.uint8)
-  for number, frame in enumerate(frames):
-    head = clip[number * 4, top:top + side, left:left + side]
-    frame[y0:y0 + head_side, x0:x0 + head_side] = np.asarray(
-        Image.fromarray(head).resize((head_side, head_side), Image.BILINEAR))
+  frames = small_faces.small_face_frames(sample_clip.decode_clip(), 4)
   video = tmp_path / "portrait.mp4"
   media.write_video(video, frames, fps=25)
   output = tmp_path / "result.mp4"

@@ -4,10 +4,10 @@ import fractions
 import re
 
 import numpy as np
-from PIL import Image
 import pytest
 
 from mcc_jax.data_pipelines.sources import sample as sample_clip
+from tests import small_faces
 from mcc_jax import cli
 from mcc_jax import faces
 from mcc_jax import media
@@ -161,12 +161,8 @@ def test_finds_a_small_face_in_a_large_frame_and_names_the_detector(clip, tmp_pa
   # Six 1080x720 frames, each with the sample's head pasted so the face is about 53 px:
   # below HOG's 80 px on the 640-px copy, found at full resolution.
   top, left, side = sample_clip.FACE_BOX
-  head_side, (y0, x0) = 134, (400, 300)
-  frames = np.full((6, 1080, 720, 3), 128, np.uint8)
-  for number, frame in enumerate(frames):
-    head = clip[number * 4, top:top + side, left:left + side]
-    frame[y0:y0 + head_side, x0:x0 + head_side] = np.asarray(
-        Image.fromarray(head).resize((head_side, head_side), Image.BILINEAR))
+  head_side, (y0, x0) = small_faces.HEAD_SIDE, small_faces.PASTE_AT
+  frames = small_faces.small_face_frames(clip, 6)
   video = tmp_path / "portrait.mp4"
   media.write_video(video, frames, fps=25)
   output = tmp_path / "face.mp4"

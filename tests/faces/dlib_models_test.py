@@ -9,6 +9,7 @@ from PIL import Image
 from mcc_jax.data_pipelines.sources import sample as sample_clip
 from mcc_jax import faces
 from mcc_jax.faces import dlib_models
+from tests.small_faces import HEAD_SIDE, LARGE_SHAPE, PASTE_AT, paste_small_head
 
 FRAMES = (0, 40, 80, 110)  # The head moves by about 30 pixels over these.
 
@@ -153,27 +154,14 @@ def test_missing_dlib_raises_face_models_error(clip, monkeypatch):
     faces.detect_faces(clip[0])
 
 
-# A small face in a large frame: the head region of a sample frame, scaled so that the
-# face is about 53 px, pasted into a 1080x720 (portrait) canvas of noise.
-LARGE_SHAPE = (1080, 720)
-HEAD_SIDE = 134  # the 112-px head region scaled by 1.2
-PASTE_AT = (400, 300)  # (top, left) of the pasted head
-
-
 def small_face_frame(frame, noise=True):
   """(the large frame, the face's (x, y) centre in it)."""
   top, left, side = sample_clip.FACE_BOX
-  head = np.asarray(Image.fromarray(frame[top:top + side, left:left + side]).resize(
-      (HEAD_SIDE, HEAD_SIDE), Image.BILINEAR))
-  if noise:
-    canvas = np.random.default_rng(0).integers(0, 256, (*LARGE_SHAPE, 3), dtype=np.uint8)
-  else:
-    canvas = np.full((*LARGE_SHAPE, 3), 128, np.uint8)
-  y0, x0 = PASTE_AT
-  canvas[y0:y0 + HEAD_SIDE, x0:x0 + HEAD_SIDE] = head
+  canvas = paste_small_head(frame, noise)
   # Where the face is: the box found in the original frame (upsampled), mapped.
   x, y = _centre(faces.detect_faces(frame, upsample=1)[0])
   zoom = HEAD_SIDE / side
+  y0, x0 = PASTE_AT
   return canvas, (x0 + (x - left) * zoom, y0 + (y - top) * zoom)
 
 
