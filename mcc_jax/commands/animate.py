@@ -19,7 +19,6 @@ known before the first frame is generated), then ``animate``.
 from __future__ import annotations
 
 import argparse
-import itertools
 import pathlib
 
 from mcc_jax.commands import model_flags
@@ -68,11 +67,26 @@ def _fail(message: str) -> SystemExit:
   return SystemExit(f"mcc-jax animate: error: {message}")
 
 
+def _options(args):
+  """The command line's options as :class:`~mcc_jax.inference.AnimationOptions`."""
+  from mcc_jax.inference import video_animation  # pylint: disable=import-outside-toplevel
+
+  return video_animation.AnimationOptions(
+      relative=args.relative, adapt_scale=args.adapt_scale,
+      find_best_frame=args.find_best_frame, best_frame=args.best_frame, crop=args.crop,
+      side_by_side=args.side_by_side, show_flow=args.show_flow, batch_size=args.batch_size,
+      max_frames=args.max_frames, crf=args.crf)
+
+
 def _check_arguments(args) -> None:
   if args.batch_size < 1:
     raise _fail(f"--batch-size must be at least 1, got {args.batch_size}")
   if args.max_frames is not None and args.max_frames < 1:
     raise _fail(f"--max-frames must be at least 1, got {args.max_frames}")
+  if args.best_frame is not None and args.best_frame < 0:
+    raise _fail(f"--best-frame must be a frame index (>= 0), got {args.best_frame}")
+  if not 0 <= args.crf <= 51:
+    raise _fail(f"--crf must be in 0..51, got {args.crf}")
   if args.output.suffix.lower() != ".mp4":
     raise _fail(f"--output {args.output}: expected a path ending in .mp4")
   if not args.output.parent.is_dir():
@@ -83,81 +97,14 @@ def _check_arguments(args) -> None:
       raise _fail(f"{flag} {path}: no such file")
 
 
-def _longest_face_box(detections, frame_shape, what: str):
-  """A stable square box around the longest face tube of per-frame detections."""
-  from mcc_jax.faces import crop  # pylint: disable=import-outside-toplevel
-
-  # Any detection overlapping the first one extends the box (IoU > 0 rather than the
-  # dataset recipe's 0.25): one box for the whole clip, so the head stays inside it.
-  best = crop.longest_crop(crop.plan_crops(detections, frame_shape, iou_threshold=0.0))
-  if best is None:
-    raise _fail(f"{what}: --crop face found no face; use --crop center")
-  return best.box
-
-
-def _source_face_box(image, what: str):
-  """The face box of the source image (every detector stage, the CNN included)."""
-  from mcc_jax import faces  # pylint: disable=import-outside-toplevel
-
-  found = faces.find_faces(image)
-  if found.detector != "none":
-    print(f"source face found by the {found.detector} detector")
-  return _longest_face_box([found.boxes], image.shape[:2], what)
-
-
-def _stream(args, transform, info, desc: str):
-  """The driving frames, decoded one at a time and transformed, with a progress bar."""
-  from tqdm import tqdm  # pylint: disable=import-outside-toplevel
-
-  from mcc_jax import media  # pylint: disable=import-outside-toplevel
-
-  frames = media.iterate_frames(args.driving)
-  total = info.frame_count
-  if args.max_frames is not None:
-    frames = itertools.islice(frames, args.max_frames)
-    total = args.max_frames if total is None else min(total, args.max_frames)
-  count = 0
-  with tqdm(total=total, unit="frame", desc=desc) as progress:
-    for frame in frames:
-      yield transform(frame)
-      count += 1
-      progress.update(1)
-  if count == 0:
-    raise media.MediaError(args.driving, "contains no frames (an empty video)")
-
-
-def _driving_face_box(args, info):
-  """One stable square face box over the whole driving video: a detection pass that
-  keeps only each frame's boxes. HOG only (on the 640-px copy, then at full resolution
-  where that finds nothing): the CNN stage, seconds per frame, would run on every frame
-  where the face is turned away."""
-  import collections  # pylint: disable=import-outside-toplevel
-
-  from mcc_jax import faces  # pylint: disable=import-outside-toplevel
-
-  found_by = collections.Counter()
-
-  def detect(frame):
-    found = faces.find_faces(frame, cnn=False)
-    found_by[found.detector] += 1
-    return found.boxes
-
-  box = _longest_face_box(_stream(args, detect, info, "faces"), info.source_size,
-                          str(args.driving))
-  total = sum(found_by.values())
-  print(f"driving faces found in {total - found_by['none']} of {total} frames (hog "
-        f"{found_by['hog']}, hog-full-resolution {found_by['hog-full-resolution']})")
-  return box
-
-
 def run(args: argparse.Namespace) -> int:
-  _check_arguments(args)
   from mcc_jax import config_cli  # pylint: disable=import-outside-toplevel
   from mcc_jax import extras  # pylint: disable=import-outside-toplevel
   from mcc_jax import inference  # pylint: disable=import-outside-toplevel
   from mcc_jax import media  # pylint: disable=import-outside-toplevel
-  from mcc_jax.visualization import panels  # pylint: disable=import-outside-toplevel
+  from mcc_jax.inference import video_animation  # pylint: disable=import-outside-toplevel
 
+  _check_arguments(args)
   if args.crop == "face":
     extras.require("faces", "mcc-jax animate --crop face")
 
@@ -168,51 +115,11 @@ def run(args: argparse.Namespace) -> int:
                                  step=args.step, use_ema=args.ema, config=config)
   except (FileNotFoundError, inference.CheckpointMismatchError) as error:
     raise _fail(str(error)) from error
-  print(f"model: {model.description}, {model.image_size}x{model.image_size}")
-  size = model.image_size
-  try:
-    image = media.read_image(args.source)
-    info = media.probe_video(args.driving)
-    if args.crop == "face":
-      source = media.crop_and_resize(image, _source_face_box(image, str(args.source)), size)
-      box = _driving_face_box(args, info)
-    else:
-      source, box = media.crop_and_resize(image, None, size), None
-  except media.MediaError as error:
-    raise _fail(str(error)) from error
-  stated = (f"{info.frame_count} frames" if info.frame_count is not None
-            else "frames (count not stated in the file)")
-  print(f"driving: {args.driving}, {stated} at {float(info.fps):.3f} fps, "
-        f"{info.source_size[1]}x{info.source_size[0]} -> {size}x{size} ({args.crop} crop)")
-  to_model_size = lambda frame: media.crop_and_resize(frame, box, size)
-
   animator = inference.Animator(model)
-  keypoints, anchor = None, 0
+  print(f"model: {animator.description}, {animator.image_size}x{animator.image_size}")
   try:
-    if args.best_frame is not None or args.find_best_frame:
-      keypoints = animator.keypoints(_stream(args, to_model_size, info, "keypoints"),
-                                     batch_size=args.batch_size)
-      if args.best_frame is not None:
-        if not 0 <= args.best_frame < len(keypoints.value):
-          raise _fail(f"--best-frame {args.best_frame}: the driving video has "
-                      f"{len(keypoints.value)} frames")
-        anchor = args.best_frame
-      else:
-        source_keypoints = animator.keypoints(source[None], batch_size=1)
-        anchor = inference.find_best_frame(source_keypoints.value[0], keypoints.value)
-        print(f"best frame: {anchor}")
-    batches = animator.animate(source, _stream(args, to_model_size, info, "animate"),
-                               relative=args.relative, adapt_scale=args.adapt_scale,
-                               anchor_index=anchor, batch_size=args.batch_size,
-                               with_flow=args.show_flow, driving_keypoints=keypoints)
-    with media.VideoWriter(args.output, info.fps, crf=args.crf) as writer:
-      for batch in batches:
-        columns = [source, batch.driving] if args.side_by_side else []
-        columns.append(batch.frames)
-        if args.show_flow:
-          columns += list(panels.flow_panels(batch.frames, batch.flow, batch.occlusion))
-        writer.write(panels.side_by_side(*columns))
-  except media.MediaError as error:
+    video_animation.animate_video(animator, args.source, args.driving, args.output,
+                                  _options(args))
+  except (video_animation.AnimationError, media.MediaError) as error:
     raise _fail(str(error)) from error
-  print(f"wrote {args.output}: {writer.frames_written} frames at {float(info.fps):.3f} fps")
   return 0

@@ -7,6 +7,8 @@ a source image with a driving video (FOMM-style relative or absolute motion).
 * :mod:`~mcc_jax.inference.animation`: :class:`Animator`, one jit-compiled batched
   function from (source, driving frames) to generated frames.
 * :mod:`~mcc_jax.inference.best_frame`: the driving frame most aligned with the source.
+* :mod:`~mcc_jax.inference.video_animation`: :func:`animate_video`, from a source image
+  file and a driving video file to an mp4 (streamed), with any animator.
 """
 
 from mcc_jax.inference.animation import AnimatedBatch
@@ -15,12 +17,18 @@ from mcc_jax.inference.best_frame import find_best_frame
 from mcc_jax.inference.model_loading import CheckpointMismatchError
 from mcc_jax.inference.model_loading import LoadedModel
 from mcc_jax.inference.model_loading import load_model
+from mcc_jax.inference.video_animation import AnimationError
+from mcc_jax.inference.video_animation import AnimationOptions
+from mcc_jax.inference.video_animation import animate_video
 
 __all__ = [
     "AnimatedBatch",
+    "AnimationError",
+    "AnimationOptions",
     "Animator",
     "CheckpointMismatchError",
     "LoadedModel",
+    "animate_video",
     "find_best_frame",
     "load_model",
 ]

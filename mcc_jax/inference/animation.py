@@ -72,6 +72,7 @@ class Animator:
     self.model = model
     self.variables = jax.device_put(model.variables)
     self.image_size = model.image_size
+    self.description = model.description
 
   def _keypoints(self, variables, images) -> Keypoints:
     return _detect_keypoints(self.model.estimator, variables, images)

@@ -103,7 +103,7 @@ def test_face_crop_without_a_face_is_an_error(tiny_checkpoint, inputs, tmp_path)
   checkpoint, _ = tiny_checkpoint
   grey = tmp_path / "grey.png"
   Image.fromarray(np.full((90, 120, 3), 128, np.uint8)).save(grey)
-  with pytest.raises(SystemExit, match="grey.png: --crop face found no face"):
+  with pytest.raises(SystemExit, match="grey.png: no face found for the face crop"):
     _animate(checkpoint, grey, inputs["wide"], tmp_path / "out.mp4", "--crop", "face")
   assert sorted(p.name for p in tmp_path.iterdir()) == ["grey.png"]
 
