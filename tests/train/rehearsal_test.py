@@ -10,6 +10,7 @@ resumes onto another mesh.
 """
 
 import pathlib
+import shutil
 import signal
 import socket
 import subprocess
@@ -116,17 +117,23 @@ def test_every_interval_of_a_real_run_fires(straight_run):
 
 def test_a_resumed_run_is_the_uninterrupted_run_bit_for_bit(straight_run, tmp_path,
                                                            subprocess_env):
-  # Stopped at step 3, resumed by a new process with the same command: the data stream
-  # goes on where it stopped (batch k is a function of the seed and k), so the weights
-  # at step 6 are the straight run's exactly.
+  # The straight run as if killed after its checkpoint of step 2 (a copy of its workdir
+  # without the later checkpoints and logs), resumed by a new process with the same
+  # command: the data stream goes on where it stopped (batch k is a function of the seed
+  # and k), so the weights at step 6 are the straight run's exactly.
   workdir, _ = straight_run
+  run = tmp_path / "run"
+  shutil.copytree(workdir, run)
+  for path in run.glob("events.out.tfevents.*"):
+    path.unlink()
+  for step in (4, 6):
+    shutil.rmtree(checkpoints.training_runs.checkpoint_directory(run) / str(step))
+  assert checkpoints.latest_step(run) == 2
   env = _environment(subprocess_env, devices=4)
-  mesh = ("--config.mesh.data=2", "--config.mesh.fsdp=2")
-  _run(_command(tmp_path / "run", *mesh, total_steps=3), env)
-  output = _run(_command(tmp_path / "run", *mesh), env)
-  assert "resumed from the checkpoint of step 3" in output
+  output = _run(_command(run, "--config.mesh.data=2", "--config.mesh.fsdp=2"), env)
+  assert "resumed from the checkpoint of step 2" in output
   straight = checkpoints.restore_params(workdir, step=STEPS)
-  resumed = checkpoints.restore_params(tmp_path / "run", step=STEPS)
+  resumed = checkpoints.restore_params(run, step=STEPS)
   jax.tree.map(np.testing.assert_array_equal, resumed, straight)
 
 
