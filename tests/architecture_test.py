@@ -27,10 +27,15 @@ ALLOWED = {
     "mcc_jax.train": {"mcc_jax.losses", "mcc_jax.models", "mcc_jax.ops", "mcc_jax.checkpoints",
                       "mcc_jax.visualization", "mcc_jax.data_pipelines"},
     "mcc_jax.inference": {"mcc_jax.models", "mcc_jax.ops", "mcc_jax.checkpoints",
-                          "mcc_jax.media", "mcc_jax.faces"},
+                          "mcc_jax.media", "mcc_jax.faces", "mcc_jax.visualization"},
     "mcc_jax.evaluation": {"mcc_jax.inference", "mcc_jax.models", "mcc_jax.ops",
                            "mcc_jax.convert", "mcc_jax.faces", "mcc_jax.media",
                            "mcc_jax.data_pipelines"},
+    # Exported graphs and the runtime that runs them (onnxruntime) with the animator's
+    # interface.
+    "mcc_jax.export": {"mcc_jax.inference", "mcc_jax.models", "mcc_jax.ops"},
+    # The web page: the animate pipeline, media files and the procedural examples.
+    "mcc_jax.demo": {"mcc_jax.inference", "mcc_jax.media", "mcc_jax.data_pipelines"},
     "mcc_jax.config_cli": {"mcc_jax.configs"},
     "mcc_jax.commands": "*",
     "mcc_jax.cli": {"mcc_jax.config_cli", "mcc_jax.commands"},

@@ -2,6 +2,12 @@
 
     mcc-jax animate --workdir runs/sample --source photo.jpg --driving talk.mp4 \\
         --output result.mp4 [--relative | --absolute] [--find-best-frame] [--side-by-side]
+    mcc-jax animate --exported vox256_onnx --source photo.jpg --driving talk.mp4 \\
+        --output result.mp4
+
+The model is a training run (``--workdir``), a model checkpoint (``--checkpoint``), or
+the ONNX graphs of ``mcc-jax export --format onnx`` (``--exported``), run in
+onnxruntime without JAX (see docs/export.md).
 
 The source and every driving frame are cropped to a square (the centred one, or with
 ``--crop face`` a stable box around the detected face) and resized to the model's size;
@@ -25,7 +31,10 @@ from mcc_jax.commands import model_flags
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-  model_flags.add_model_arguments(parser)
+  model_flags.add_model_arguments(parser).add_argument(
+      "--exported", type=pathlib.Path,
+      help="A directory written by `mcc-jax export --format onnx`: its graphs run in "
+      "onnxruntime (the `export` extra).")
   parser.add_argument("--source", type=pathlib.Path, required=True,
                       help="Source image (JPEG, PNG, WebP, ...; any size).")
   parser.add_argument("--driving", type=pathlib.Path, required=True,
@@ -60,7 +69,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="Use only the first N driving frames.")
   parser.add_argument("--crf", type=int, default=18, help="x264 quality (0 lossless .. 51).")
   parser.epilog = ("--config PATH and --config.<field>=<value> optionally replace the "
-                   "configuration saved with the weights (which must then fit it).")
+                   "configuration saved with the weights (which must then fit it); not "
+                   "with --exported, whose configuration is fixed at export.")
 
 
 def _fail(message: str) -> SystemExit:
@@ -79,6 +89,12 @@ def _options(args):
 
 
 def _check_arguments(args) -> None:
+  if args.exported is not None:
+    if args.step is not None:
+      raise _fail("--step selects a checkpoint of --workdir; an --exported model has one")
+    if getattr(args, "config_args", None):
+      raise _fail("--config does not apply to --exported: the configuration is fixed at "
+                  "export (export again with the configuration wanted)")
   if args.batch_size < 1:
     raise _fail(f"--batch-size must be at least 1, got {args.batch_size}")
   if args.max_frames is not None and args.max_frames < 1:
@@ -97,6 +113,20 @@ def _check_arguments(args) -> None:
       raise _fail(f"{flag} {path}: no such file")
 
 
+def _exported_animator(directory: pathlib.Path):
+  """The onnxruntime animator of an ONNX export."""
+  from mcc_jax import extras  # pylint: disable=import-outside-toplevel
+
+  extras.require("export", "mcc-jax animate --exported")
+  from mcc_jax.export.manifest import ExportedModelError  # pylint: disable=import-outside-toplevel
+  from mcc_jax.export.onnx_animator import OnnxAnimator  # pylint: disable=import-outside-toplevel
+
+  try:
+    return OnnxAnimator(directory)
+  except ExportedModelError as error:
+    raise _fail(f"--exported {error}") from error
+
+
 def run(args: argparse.Namespace) -> int:
   from mcc_jax import config_cli  # pylint: disable=import-outside-toplevel
   from mcc_jax import extras  # pylint: disable=import-outside-toplevel
@@ -108,14 +138,17 @@ def run(args: argparse.Namespace) -> int:
   if args.crop == "face":
     extras.require("faces", "mcc-jax animate --crop face")
 
-  config = (config_cli.parse_config(args.config_args, prog="mcc-jax animate")
-            if args.config_args else None)
-  try:
-    model = inference.load_model(workdir=args.workdir, checkpoint=args.checkpoint,
-                                 step=args.step, use_ema=args.ema, config=config)
-  except (FileNotFoundError, inference.CheckpointMismatchError) as error:
-    raise _fail(str(error)) from error
-  animator = inference.Animator(model)
+  if args.exported is not None:
+    animator = _exported_animator(args.exported)
+  else:
+    config = (config_cli.parse_config(args.config_args, prog="mcc-jax animate")
+              if args.config_args else None)
+    try:
+      model = inference.load_model(workdir=args.workdir, checkpoint=args.checkpoint,
+                                   step=args.step, use_ema=args.ema, config=config)
+    except (FileNotFoundError, inference.CheckpointMismatchError) as error:
+      raise _fail(str(error)) from error
+    animator = inference.Animator(model)
   print(f"model: {animator.description}, {animator.image_size}x{animator.image_size}")
   try:
     video_animation.animate_video(animator, args.source, args.driving, args.output,

@@ -6,9 +6,14 @@ import argparse
 import pathlib
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser):
   """Adds ``--workdir | --checkpoint`` (one required), ``--step`` and ``--ema/--no-ema``,
-  the arguments of :func:`mcc_jax.inference.load_model`."""
+  the arguments of :func:`mcc_jax.inference.load_model`.
+
+  Returns:
+    The required mutually exclusive group of ``--workdir | --checkpoint``, for a
+    command that has another way to name a model (``animate --exported``).
+  """
   where = parser.add_mutually_exclusive_group(required=True)
   where.add_argument("--workdir", type=pathlib.Path,
                      help="Directory of an `mcc-jax train` run (its newest checkpoint).")
@@ -19,3 +24,4 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
                       help="With --workdir: the generator's moving-average weights (default; "
                       "what the paper evaluates); --no-ema: the raw weights.")
+  return where

@@ -270,6 +270,14 @@ def test_animate_benchmark_reports_every_stage(tmp_path, capsys):
   # Every stage is part of the whole, so none is slower than the whole.
   assert entry["end_to_end_fps"] <= min(entry["decode_fps"], entry["inference_fps"],
                                         entry["encode_fps"])
+  # The ONNX export in onnxruntime, beside JAX; batch-1 latency of both (3 frames after
+  # the untimed first).
+  assert entry["latency_frames"] == 3
+  for figure in ("jax_latency_ms", "jax_latency_p90_ms", "export_seconds", "export_mib",
+                 "onnxruntime_end_to_end_fps", "onnxruntime_inference_fps",
+                 "onnxruntime_latency_ms", "onnxruntime_latency_p90_ms"):
+    assert entry[figure] > 0, figure
+  assert entry["onnxruntime_end_to_end_fps"] <= entry["onnxruntime_inference_fps"]
 
 
 def test_animate_memory_benchmark_writes_one_row_per_length(tmp_path):
