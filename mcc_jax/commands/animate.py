@@ -128,7 +128,6 @@ def _exported_animator(directory: pathlib.Path):
 
 
 def run(args: argparse.Namespace) -> int:
-  from mcc_jax import config_cli  # pylint: disable=import-outside-toplevel
   from mcc_jax import extras  # pylint: disable=import-outside-toplevel
   from mcc_jax import inference  # pylint: disable=import-outside-toplevel
   from mcc_jax import media  # pylint: disable=import-outside-toplevel
@@ -141,14 +140,7 @@ def run(args: argparse.Namespace) -> int:
   if args.exported is not None:
     animator = _exported_animator(args.exported)
   else:
-    config = (config_cli.parse_config(args.config_args, prog="mcc-jax animate")
-              if args.config_args else None)
-    try:
-      model = inference.load_model(workdir=args.workdir, checkpoint=args.checkpoint,
-                                   step=args.step, use_ema=args.ema, config=config)
-    except (FileNotFoundError, inference.CheckpointMismatchError) as error:
-      raise _fail(str(error)) from error
-    animator = inference.Animator(model)
+    animator = inference.Animator(model_flags.load_model(args, "animate"))
   print(f"model: {animator.description}, {animator.image_size}x{animator.image_size}")
   try:
     video_animation.animate_video(animator, args.source, args.driving, args.output,

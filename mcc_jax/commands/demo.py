@@ -77,17 +77,9 @@ def _stopped_by_ctrl_c_or_sigterm():
 
 def run(args: argparse.Namespace) -> int:
   _check_arguments(args)
-  from mcc_jax import config_cli  # pylint: disable=import-outside-toplevel
   from mcc_jax import inference  # pylint: disable=import-outside-toplevel
 
-  config = (config_cli.parse_config(args.config_args, prog="mcc-jax demo")
-            if getattr(args, "config_args", None) else None)
-  try:
-    model = inference.load_model(workdir=args.workdir, checkpoint=args.checkpoint,
-                                 step=args.step, use_ema=args.ema, config=config)
-  except (FileNotFoundError, inference.CheckpointMismatchError) as error:
-    raise _fail(str(error)) from error
-  animator = inference.Animator(model)
+  animator = inference.Animator(model_flags.load_model(args, "demo"))
   summary = f"{animator.description}, {animator.image_size}x{animator.image_size}"
   print(f"model: {summary}")
 

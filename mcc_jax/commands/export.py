@@ -47,17 +47,9 @@ def run(args: argparse.Namespace) -> int:
   if not output.parent.is_dir():
     raise _fail(f"--output {output}: cannot be created, the directory {output.parent} "
                 f"does not exist")
-  from mcc_jax import config_cli  # pylint: disable=import-outside-toplevel
-  from mcc_jax import inference  # pylint: disable=import-outside-toplevel
   from mcc_jax.export.exporter import export_model  # pylint: disable=import-outside-toplevel
 
-  config = (config_cli.parse_config(args.config_args, prog="mcc-jax export")
-            if args.config_args else None)
-  try:
-    model = inference.load_model(workdir=args.workdir, checkpoint=args.checkpoint,
-                                 step=args.step, use_ema=args.ema, config=config)
-  except (FileNotFoundError, inference.CheckpointMismatchError) as error:
-    raise _fail(str(error)) from error
+  model = model_flags.load_model(args, "export")
   print(f"model: {model.description}, {model.image_size}x{model.image_size}")
   manifest = export_model(model, output, args.format)
   print(f"wrote {output}: {', '.join(e.file for e in manifest.graphs.values())} and "

@@ -25,3 +25,31 @@ def add_model_arguments(parser: argparse.ArgumentParser):
                       help="With --workdir: the generator's moving-average weights (default; "
                       "what the paper evaluates); --no-ema: the raw weights.")
   return where
+
+
+def load_model(args: argparse.Namespace, command: str):
+  """The model the flags of :func:`add_model_arguments` name, with ``--config``
+  overrides (``args.config_args``) applied.
+
+  Args:
+    args: the parsed command line.
+    command: the command's name, for messages ("animate").
+
+  Returns:
+    The :class:`~mcc_jax.inference.LoadedModel`.
+
+  Raises:
+    SystemExit: a missing checkpoint, or weights that do not fit the configuration
+      (one line naming what was wrong).
+  """
+  from mcc_jax import config_cli  # pylint: disable=import-outside-toplevel
+  from mcc_jax import inference  # pylint: disable=import-outside-toplevel
+
+  prog = f"mcc-jax {command}"
+  config_args = getattr(args, "config_args", None)
+  config = config_cli.parse_config(config_args, prog=prog) if config_args else None
+  try:
+    return inference.load_model(workdir=args.workdir, checkpoint=args.checkpoint,
+                                step=args.step, use_ema=args.ema, config=config)
+  except (FileNotFoundError, inference.CheckpointMismatchError) as error:
+    raise SystemExit(f"{prog}: error: {error}") from error

@@ -25,6 +25,8 @@ from mcc_jax.export.signatures import KEYPOINTS
 from mcc_jax.export.signatures import SOURCE_ENCODER
 from mcc_jax.inference.animation import AnimatedBatch
 from mcc_jax.inference.animation import to_model_range
+from mcc_jax.inference.frame_batches import check_frames
+from mcc_jax.inference.frame_batches import frame_batches
 from mcc_jax.ops.keypoints import Keypoints
 
 
@@ -95,31 +97,11 @@ class OnnxAnimator:
     return Keypoints(outputs[0], outputs[1] if self._with_jacobian else None)
 
   def _check_frames(self, frames: np.ndarray, what: str) -> np.ndarray:
-    frames = np.asarray(frames)
-    size = self.image_size
-    if frames.ndim != 4 or frames.shape[1:] != (size, size, 3):
-      raise ValueError(f"{what}: expected (T, {size}, {size}, 3) frames at the model's size, "
-                       f"got {frames.shape}")
-    return frames
+    return check_frames(frames, self.image_size, what)
 
   def _batches(self, frames: np.ndarray | Iterable[np.ndarray], batch_size: int,
                what: str) -> Iterator[np.ndarray]:
-    """Consecutive batches of at most ``batch_size`` frames of an array or a stream."""
-    if batch_size < 1:
-      raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    if isinstance(frames, np.ndarray):
-      frames = self._check_frames(frames, what)
-      for start in range(0, len(frames), batch_size):
-        yield frames[start:start + batch_size]
-      return
-    pending = []
-    for frame in frames:
-      pending.append(frame)
-      if len(pending) == batch_size:
-        yield self._check_frames(np.stack(pending), what)
-        pending = []
-    if pending:
-      yield self._check_frames(np.stack(pending), what)
+    return frame_batches(frames, batch_size, self.image_size, what)
 
   def keypoints(self, frames: np.ndarray | Iterable[np.ndarray],
                 batch_size: int = 8) -> Keypoints:
