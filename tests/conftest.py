@@ -63,3 +63,24 @@ def tiny_checkpoint(tmp_path_factory):
   path = tmp_path_factory.mktemp("tiny_checkpoint") / "checkpoint"
   config = write_tiny_checkpoint(path, seed=0)
   return path, config
+
+
+@pytest.fixture(autouse=True, scope="module")
+def return_freed_memory_to_the_system():
+  """After each test module, hands the heap it freed back to the system.
+
+  glibc keeps freed memory for reuse by this process: after the full-size model's tests
+  the suite's process would hold gigabytes it no longer uses while the rehearsal's
+  training processes run beside it (two of them at once), and a machine without swap
+  then stalls long enough for JAX's distributed heartbeats to time out. Measured after
+  tests/export: 2.7 GB resident without the trim, 0.8 GB with it.
+  """
+  yield
+  import ctypes  # pylint: disable=import-outside-toplevel
+  import gc  # pylint: disable=import-outside-toplevel
+
+  gc.collect()
+  try:
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+  except (OSError, AttributeError):  # Not glibc: nothing to hand back this way.
+    pass

@@ -4,7 +4,7 @@
   jacobian-head weights, so that jacobians differ from the identity and from keypoint
   to keypoint): ONNX and StableHLO, through the command line;
 * the paper's vox256 model (random weights, seeded): ONNX only, through the library (no
-  checkpoint written), for the tests marked slow.
+  checkpoint written), for the tests marked slow; once per module, freed after it.
 """
 
 import jax
@@ -116,7 +116,7 @@ def _random_variables(model_config, seed):
   return jax.tree_util.tree_map_with_path(draw, shapes)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def vox256_model():
   """The paper's configuration with seeded random weights (nothing written to disk)."""
   config = config_cli.load_config(str(config_cli.shipped_config_path("vox256")))
@@ -127,8 +127,18 @@ def vox256_model():
       generator=factory.build_generator(config.model), description="random weights (seed 0)")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def vox256_onnx(vox256_model, tmp_path_factory):
   directory = tmp_path_factory.mktemp("vox256_onnx") / "export"
   export_model(vox256_model, directory, "onnx")
   return directory
+
+
+@pytest.fixture(autouse=True, scope="module")
+def release_compiled_programs():
+  """Frees each module's compiled programs (the vox256 model's hold gigabytes on CPU):
+  the suite's later tests, whole training runs in subprocesses among them, need the
+  memory."""
+  yield
+  jax.clear_caches()
+  # (tests/conftest.py then hands the freed heap back to the system.)
