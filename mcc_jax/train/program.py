@@ -51,7 +51,12 @@ def keep_if_finite(state, new_state, metrics: dict[str, jax.Array]):
     (state to keep, metrics with ``SKIPPED`` added).
   """
   finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(value)) for value in metrics.values()]))
-  kept = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state)
+  # One conditional over the whole state, not a select per array: XLA fuses the scalar
+  # `finite` (every metric's is-finite and its arithmetic) into each select's fusion, so a
+  # select per parameter tensor tripled the step's compiled program (tiny config, one
+  # device: 510k HLO lines and 86 s to compile with selects; 169k and 53 s with the
+  # conditional).
+  kept = jax.lax.cond(finite, lambda: new_state, lambda: state)
   kept = kept.replace(step=new_state.step, rng=new_state.rng)
   return kept, dict(metrics, **{SKIPPED: jnp.where(finite, 0.0, 1.0).astype(jnp.float32)})
 
