@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -38,7 +38,8 @@ GROUPS = ("generator", "keypoint_detector", "dense_motion", "discriminator")
 
 def run_steps(config, state_dicts: Mapping[str, Mapping[str, np.ndarray]],
               vgg_state: Mapping[str, np.ndarray], batches: Sequence[tuple], theta, control,
-              dtype_name: str = "float32", iteration: int = ITERATION) -> list[dict]:
+              dtype_name: str = "float32", iteration: int = ITERATION,
+              compiler_options: Mapping[str, Any] | None = None) -> list[dict]:
   """One step of ``train_step`` from the same initial state, per batch.
 
   Args:
@@ -54,6 +55,9 @@ def run_steps(config, state_dicts: Mapping[str, Mapping[str, np.ndarray]],
       ``jax.enable_x64``); weights, batch, transform and VGG are cast to it after
       rounding to float32, as the official float32 weights are.
     iteration: the step's iteration (the state's step is ``iteration - 1``).
+    compiler_options: XLA options for compiling the step (``jax.stages.Lowered.compile``),
+      e.g. ``{"xla_backend_optimization_level": 3}`` where the process was started at a
+      lower level.
 
   Returns:
     Per batch ``{'terms': {name: float}, 'grads': {group: tree}, 'params': {group:
@@ -91,10 +95,14 @@ def run_steps(config, state_dicts: Mapping[str, Mapping[str, np.ndarray]],
   step = jax.jit(functools.partial(step_lib.train_step, models=models, optimizers=optimizers,
                                    features=perceptual, config=config, adversarial=True,
                                    with_gradients=True))
-  summaries = []
+  summaries, compiled = [], None
   for source, driving in batches:
     batch = {"source": jnp.asarray(source, dtype), "driving": jnp.asarray(driving, dtype)}
-    new_state, metrics, grads = jax.device_get(step(state, batch, perceptual.params, tps=tps))
+    if compiled is None:
+      compiled = step.lower(state, batch, perceptual.params, tps=tps).compile(
+          compiler_options)
+    new_state, metrics, grads = jax.device_get(compiled(state, batch, perceptual.params,
+                                                        tps=tps))
     summaries.append(_summary(new_state, metrics, grads))
   return summaries
 
