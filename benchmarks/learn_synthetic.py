@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import os
 import platform
@@ -289,6 +290,10 @@ def main(argv=None) -> int:
   parser.add_argument("--save-checkpoint", default=None)
   config_args, rest = config_cli.split_config_args(sys.argv[1:] if argv is None else argv)
   args = parser.parse_args(rest)
+  if args.plot and importlib.util.find_spec("matplotlib") is None:
+    # Refused before the run, not after its 30 minutes.
+    parser.error("--plot needs matplotlib, which is not installed: "
+                 'pip install "mcc-jax[benchmarks]" (or pip install matplotlib)')
   try:
     config = config_cli.parse_config(config_args, default="heads", prog="learn_synthetic.py")
     videos = heldout_videos(config.datasets, args.identities, args.frames)
@@ -372,14 +377,14 @@ def main(argv=None) -> int:
                  "heldout": heldout, "psnr_gain_over_copy": gains, "curve": curve}, f, indent=1)
   title = " ".join([f"learn_synthetic: variant {config.model.variant}, seed {args.seed}"]
                    + config_args)
-  if args.plot:
-    _plot(args.plot, curve, heldout, title)
-  if args.grid:
-    _grid(args.grid, tasks[1], generated["cross_identity"], flows["cross_identity"])
   if args.save_checkpoint:
     from mcc_jax.checkpoints.model_files import save_model_checkpoint  # pylint: disable=import-outside-toplevel
     model = _loaded_model(program, state, config)
     save_model_checkpoint(args.save_checkpoint, model.variables, config, overwrite=True)
+  if args.plot:
+    _plot(args.plot, curve, heldout, title)
+  if args.grid:
+    _grid(args.grid, tasks[1], generated["cross_identity"], flows["cross_identity"])
   return 0
 
 

@@ -60,6 +60,20 @@ def test_the_benchmark_never_scores_a_train_identity(bench):
     bench.heldout_videos(datasets, 9, 4)
 
 
+def test_a_plot_without_matplotlib_is_refused_before_training(bench, monkeypatch, capsys):
+  # The quick start's command ran 47 minutes in a `train` install and then died drawing
+  # its curve: the missing library is named before any training.
+  real_find_spec = importlib.util.find_spec
+  monkeypatch.setattr(bench.importlib.util, "find_spec",
+                      lambda name, *a: None if name == "matplotlib" else real_find_spec(name, *a))
+  monkeypatch.setattr(bench, "heldout_videos", lambda *a: pytest.fail("training started"))
+  with pytest.raises(SystemExit) as exit_info:
+    bench.main(["--plot", "curve.png", "--minutes", "0"])
+  assert exit_info.value.code == 2
+  err = capsys.readouterr().err
+  assert "--plot needs matplotlib" in err and 'pip install "mcc-jax[benchmarks]"' in err
+
+
 def test_tasks_pair_each_identity_with_the_next_and_render_the_ground_truth(bench):
   videos = bench.heldout_videos(_heads().datasets, 3, 5)
   same, cross, relative = bench.build_tasks(videos)
