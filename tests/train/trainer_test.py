@@ -24,14 +24,18 @@ from tests.train import training_data
 
 
 def small_config(total_steps=4):
-  """The tiny model on the procedural heads, batch 8 (one per test device), with the
-  discriminator from step 3, evaluation, images and checkpoints every 2 steps.
+  """The tiny model on the procedural heads, batch 8 (one per test device) on a data 4 x
+  fsdp 2 mesh (some parameters really split over fsdp), with the discriminator from
+  step 3, evaluation, images and checkpoints every 2 steps.
 
   The perceptual term is switched off: these tests are about the loop (restores, meshes,
   evaluation, bad input); the rehearsal runs and tests/train/step_test.py cover the
-  whole objective.
+  whole objective. Every test of this module uses this one configuration, so that its
+  two programs, the mesh's (the ``programs`` fixture) and the single device's
+  (``one_device_program``), compile once for all of them.
   """
   config = tiny.get_config()
+  config.mesh.update(data=4, fsdp=2, min_sharded_size=256)
   config.losses.perceptual_layer_weights = (0.0,) * 5
   config.batch_size = 8
   config.eval_batch_size = 8
@@ -62,6 +66,19 @@ def _perceptual(config):
 
 
 @pytest.fixture(scope="module")
+def one_device_program():
+  """The module's configuration on a single device."""
+  config = small_config()
+  one = sharding.make_mesh({"data": 1, "fsdp": 1}, devices=jax.devices()[:1])
+  return program_lib.TrainingProgram(config, one, _perceptual(config))
+
+
+def _mesh_program(config, programs):
+  """The module's configuration on the 4 x 2 mesh: the straight run's program."""
+  return programs.get(config, sharding.make_mesh(config.mesh), _perceptual(config))
+
+
+@pytest.fixture(scope="module")
 def straight_run(tmp_path_factory, programs):
   workdir = tmp_path_factory.mktemp("straight")
   summary = trainer.train_and_evaluate(small_config(), workdir, programs=programs)
@@ -70,10 +87,8 @@ def straight_run(tmp_path_factory, programs):
   return workdir
 
 
-def test_checkpoint_saved_on_eight_devices_restores_on_one(straight_run):
-  config = small_config()
-  one = sharding.make_mesh({"data": 1, "fsdp": 1}, devices=jax.devices()[:1])
-  program = program_lib.TrainingProgram(config, one, _perceptual(config))
+def test_checkpoint_saved_on_eight_devices_restores_on_one(straight_run, one_device_program):
+  program = one_device_program
   restorer = training_runs.Checkpointer(straight_run, max_to_keep=None, asynchronous=False)
   state = restorer.restore(program.restore_target())
   restorer.close()
@@ -86,14 +101,9 @@ def test_checkpoint_saved_on_eight_devices_restores_on_one(straight_run):
   assert np.isfinite(float(metrics["total"])) and float(metrics["skipped_non_finite"]) == 0
 
 
-def test_data_and_fsdp_mesh_step_equals_single_device_step():
+def test_data_and_fsdp_mesh_step_equals_single_device_step(programs, one_device_program):
   config = small_config()
-  config.losses.discriminator_start_step = 0   # the full objective from the first step
-  config.mesh.update(data=4, fsdp=2, min_sharded_size=256)
-  perceptual = _perceptual(config)
-  sharded = program_lib.TrainingProgram(config, sharding.make_mesh(config.mesh), perceptual)
-  single = program_lib.TrainingProgram(
-      config, sharding.make_mesh({"data": 1, "fsdp": 1}, devices=jax.devices()[:1]), perceptual)
+  sharded, single = _mesh_program(config, programs), one_device_program
   # Some parameters really are split over the fsdp axis.
   specs = jax.tree.leaves(jax.tree.map(lambda s: s.spec, sharded.state_sharding.params))
   assert any("fsdp" in tuple(spec) for spec in specs)
@@ -105,10 +115,14 @@ def test_data_and_fsdp_mesh_step_equals_single_device_step():
   # should a change to the model's rounding make one appear.
   key = jax.random.PRNGKey(0)
   batch = training_data.global_batch(0, 8, 64)
+  # The full objective from the first update: a new state stepped as iteration 3, past
+  # the discriminator's start (the step variant is the host's choice; the state's
+  # optimiser counts still start at 0).
+  completed = config.losses.discriminator_start_step
   results = []
   for program in (sharded, single):
     state = program.init_state(key)
-    state, metrics = program.step(state, program.global_batch(batch), 0)
+    state, metrics = program.step(state, program.global_batch(batch), completed)
     results.append(jax.device_get((state.params, state.ema_params, metrics)))
   sharded_metrics, single_metrics = results[0][2], results[1][2]
   for name, value in single_metrics.items():
@@ -141,22 +155,21 @@ def test_data_and_fsdp_mesh_step_equals_single_device_step():
   assert _flat_rel(results[0][1], results[1][1]) <= 5e-4
 
 
-def test_evaluation_on_a_sharded_mesh_equals_one_device():
+def test_evaluation_on_a_sharded_mesh_equals_one_device(programs, one_device_program):
   # The pod-run crash: evaluation handed fsdp-sharded parameters to a step compiled for
   # replicated ones. Now it runs on the state's own layout, and its figures are the
   # single device's (the per-batch sums are reduced over the mesh in another order).
   config = small_config()
-  config.mesh.update(data=2, fsdp=4, min_sharded_size=256)
   config.eval_max_batches = 2
-  perceptual = _perceptual(config)
-  mesh = sharding.make_mesh(config.mesh)
-  one = sharding.make_mesh({"data": 1, "fsdp": 1}, devices=jax.devices()[:1])
   results = []
-  for current in (mesh, one):
-    program = program_lib.TrainingProgram(config, current, perceptual)
+  mesh_program = _mesh_program(config, programs)
+  specs = jax.tree.leaves(
+      jax.tree.map(lambda s: s.spec, mesh_program.state_sharding.ema_params))
+  assert any("fsdp" in tuple(spec) for spec in specs)
+  for program in (mesh_program, one_device_program):
     state = program.init_state(jax.random.PRNGKey(0))
     log = trainer.data_pipelines.BadFileLog()
-    results.append(program.evaluate(state, trainer._eval_batches(config, current, log)))  # pylint: disable=protected-access
+    results.append(program.evaluate(state, trainer._eval_batches(config, program.mesh, log)))  # pylint: disable=protected-access
   sharded, single = results
   assert sharded["frames"] == single["frames"] == 16
   assert sharded["psnr"] == pytest.approx(single["psnr"], rel=1e-5)
